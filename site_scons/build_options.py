@@ -1,0 +1,58 @@
+"""Command-line variables of the build (Godot's methods.py idea, without global state)."""
+
+import os
+
+import SCons.Errors
+from SCons.Script import BoolVariable, EnumVariable, Variables
+
+from lsone.store import default_store_root
+
+
+def declare_variables(args):
+    vars = Variables(None, args)
+    vars.AddVariables(
+        EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host",
+                     "auto", allowed_values=("auto", "host", "cosmocc")),
+        EnumVariable("cpu", "instruction set: native (like upstream's GGML_NATIVE) or portable "
+                     "(baseline x86-64 / armv8-a)", "native", allowed_values=("native", "portable")),
+        ("store", "content-addressed store for fetched inputs (kept by scons -c)", default_store_root()),
+        ("cache_dir", "SCons CacheDir for built objects; empty disables it", ""),
+        BoolVariable("offline", "forbid all network access; inputs must already be in the store", False),
+        ("cc", "host C compiler (name or path); empty means auto-detect", ""),
+        ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
+        BoolVariable("verbose", "print full compiler command lines", False),
+    )
+    return vars
+
+
+def reject_unknown(vars):
+    unknown = vars.UnknownVariables()
+    if unknown:
+        known = ", ".join(sorted(o.key for o in vars.options))
+        raise SCons.Errors.UserError(
+            f"unknown variable(s): {', '.join(sorted(unknown))}\n  known variables: {known}\n"
+            "  see `scons -h` for their meaning and defaults")
+
+
+def choose_toolchain(requested, log=print):
+    """Resolve toolchain=auto. cosmocc support has not landed yet, so auto means host."""
+    if requested == "cosmocc":
+        raise SCons.Errors.UserError(
+            "toolchain=cosmocc: not supported yet by this build (tracked as its own issue).\n"
+            "  fix: use toolchain=host, or toolchain=auto which falls back to host")
+    if requested == "auto":
+        log("toolchain=auto: using host (cosmocc support is not built yet)")
+    return "host"
+
+
+def quiet_output(env):
+    """Short progress lines unless verbose=1."""
+    if env["verbose"]:
+        return
+    for key, label in (("CCCOMSTR", "CC"), ("CXXCOMSTR", "CXX"), ("ARCOMSTR", "AR"),
+                       ("LINKCOMSTR", "LINK"), ("SUBSTFILECOMSTR", "GEN"), ("TEXTFILECOMSTR", "GEN")):
+        env[key] = f"{label:5}$TARGET"
+
+
+def cpu_count():
+    return os.cpu_count() or 1

@@ -1,0 +1,101 @@
+"""The content-addressed store, outside the build directory.
+
+Entries are named '<first 32 hex digits of the hash>-<name>' and are only ever
+created by renaming a fully verified staging directory into place, so a
+reader never sees a partial or unverified entry. `scons -c` never touches it.
+"""
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+
+from .errors import InputError
+from .treehash import tree_hash
+
+APP_NAME = "llama-server-one"
+
+
+def default_store_root():
+    """$XDG_CACHE_HOME/llama-server-one/store, else ~/.cache/llama-server-one/store."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, APP_NAME, "store")
+
+
+def _entry_name(name, content_hash):
+    digits = content_hash.split("-", 1)[-1]
+    safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in name)
+    return f"{digits[:32]}-{safe}"
+
+
+def make_read_only(root):
+    """Drop write bits from files (not directories, so users can still delete the store)."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                mode = os.lstat(path).st_mode
+                os.chmod(path, stat.S_IMODE(mode) & ~0o222)
+
+
+class Store:
+    def __init__(self, root=None):
+        self.root = os.path.abspath(root or default_store_root())
+
+    def path_for(self, name, content_hash):
+        return os.path.join(self.root, _entry_name(name, content_hash))
+
+    def has(self, name, content_hash):
+        return os.path.exists(self.path_for(name, content_hash))
+
+    def _ensure_dirs(self):
+        for sub in (".tmp", ".locks"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self, name):
+        """Exclusive inter-process lock, so two builds never fetch one input twice at once."""
+        self._ensure_dirs()
+        path = os.path.join(self.root, ".locks", _entry_name(name, "x") + ".lock")
+        with open(path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def staging(self, name):
+        """A scratch directory inside the store (same filesystem, so rename is atomic).
+
+        It is always removed on exit; insert_* moves out what should stay.
+        """
+        self._ensure_dirs()
+        path = tempfile.mkdtemp(prefix=_entry_name(name, "staging") + ".", dir=os.path.join(self.root, ".tmp"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def insert_tree(self, staged_tree, name, expected_hash, include=None, origin="?"):
+        """Verify staged_tree against expected_hash and move it into the store.
+
+        On a mismatch nothing enters the store and InputError names both hashes.
+        """
+        actual = tree_hash(staged_tree, include)
+        if actual != expected_hash:
+            raise InputError(name, f"tree hash mismatch for the source from {origin}",
+                             expected=expected_hash, found=actual,
+                             fix="the mirror served different files; if the pin is wrong, "
+                                 "update it with the bump command, otherwise try another mirror")
+        make_read_only(staged_tree)
+        final = self.path_for(name, expected_hash)
+        try:
+            os.rename(staged_tree, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+            # Another process inserted the same verified tree first; ours is redundant.
+        return final

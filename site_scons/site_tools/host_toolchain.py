@@ -1,0 +1,106 @@
+"""SCons tool: the machine's own gcc or clang, described by a hashable identity.
+
+The identity (resolved paths, version banners, binary hashes and, for
+cpu=native, what -march=native expands to on this CPU) is a Value node that
+every compile and link depends on, so swapping compilers or moving a cache to
+a different CPU rebuilds instead of reusing foreign objects.
+"""
+
+import json
+import os
+import platform
+import subprocess
+
+import SCons.Errors
+
+from lsone.treehash import file_sha256
+
+CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
+
+# Baseline ISAs: what cpu=portable means per architecture.
+PORTABLE_FLAGS = {"x86_64": ["-march=x86-64", "-mtune=generic"], "aarch64": ["-march=armv8-a"]}
+
+
+def _run(cmd):
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
+    return result.stdout
+
+
+def find_compilers(env):
+    cc, cxx = env.get("CC_REQUEST"), env.get("CXX_REQUEST")
+    if cc or cxx:
+        found = (env.WhereIs(cc or "gcc") or cc, env.WhereIs(cxx or "g++") or cxx)
+        for path in found:
+            if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
+                raise SCons.Errors.UserError(
+                    f"toolchain=host: compiler {path!r} (from cc=/cxx=) is not an executable file.\n"
+                    "  fix: pass full paths, e.g. cc=/usr/bin/clang cxx=/usr/bin/clang++")
+        return found
+    for c, cxx_name in CANDIDATES:
+        pc, pcxx = env.WhereIs(c), env.WhereIs(cxx_name)
+        if pc and pcxx:
+            return pc, pcxx
+    raise SCons.Errors.UserError(
+        "toolchain=host: no C/C++ compiler pair found on PATH (tried gcc/g++, clang/clang++, cc/c++).\n"
+        "  fix: install one (Debian/Ubuntu: sudo apt-get install build-essential), "
+        "or pass cc=PATH cxx=PATH")
+
+
+def native_expansion(cc):
+    """The concrete -m flags -march=native means here, so caches never cross CPUs."""
+    out = _run([cc, "-march=native", "-E", "-v", "-"])
+    for line in out.splitlines():
+        if "cc1" in line or "-target-cpu" in line:
+            return sorted(t for t in line.split() if t.startswith(("-m", "-target-cpu", "+", "-target-feature")))
+    return [out.strip()[-200:]]
+
+
+def toolchain_identity(cc, cxx, cpu):
+    ident = {"kind": "host", "machine": platform.machine(), "cpu": cpu}
+    for role, path in (("cc", cc), ("cxx", cxx)):
+        real = os.path.realpath(path)
+        ident[role] = {"path": real, "version": _run([path, "--version"]).splitlines()[0],
+                       "sha256": file_sha256(real)}
+    backend = _run([cxx, "-print-prog-name=cc1plus"]).strip()
+    if os.path.isabs(backend) and os.path.isfile(backend):
+        ident["cxx"]["cc1plus_sha256"] = file_sha256(backend)
+    if cpu == "native":
+        ident["native"] = native_expansion(cc)
+    return ident
+
+
+def cpu_flags(cpu, machine):
+    if cpu == "native":
+        return ["-march=native"]
+    if machine not in PORTABLE_FLAGS:
+        raise SCons.Errors.UserError(f"cpu=portable: no baseline ISA known for machine {machine!r}; use cpu=native")
+    return PORTABLE_FLAGS[machine]
+
+
+def generate(env):
+    cc, cxx = find_compilers(env)
+    cpu = env.get("CPU", "native")
+    machine = platform.machine()
+    env.Replace(CC=cc, CXX=cxx, LINK=cxx, SHCC=cc, SHCXX=cxx)
+    env.Replace(AR="ar", ARFLAGS="rcsD", RANLIBCOM="")  # D: no timestamps or uids in archives
+    top = env.Dir("#").abspath
+    env.Replace(
+        CPU_FLAGS=cpu_flags(cpu, machine),
+        OPENMP_FLAGS=["-fopenmp"],
+        CFLAGS=["-std=gnu11"],
+        CXXFLAGS=["-std=gnu++17"],
+        # Upstream's Release configuration; the prefix map keeps the checkout path out of the binary.
+        CCFLAGS=["-O3", f"-ffile-prefix-map={top}/=", "-fno-ident"],
+        CPPDEFINES=["NDEBUG"],
+        LINKFLAGS=["-fopenmp"],
+        SYSTEM_LIBS=["pthread", "m", "dl"],
+        TARGET_MACHINE=machine,
+    )
+    identity = toolchain_identity(cc, cxx, cpu)
+    env["TOOLCHAIN_IDENTITY"] = identity
+    env["TOOLCHAIN_NODE"] = env.Value(json.dumps(identity, sort_keys=True))
+
+
+def exists(env):
+    return any(env.WhereIs(c) for c, _ in CANDIDATES)

@@ -8,6 +8,8 @@ were read from the CMakeLists files; they are not produced by running CMake.
 """
 
 import os
+import platform
+import re
 
 import SCons.Errors
 
@@ -35,7 +37,6 @@ GGML_CPU_ARCH = {
 
 def upstream_version(src, cmake_file, prefix):
     """MAJOR.MINOR.PATCH from set(<prefix>_VERSION_*) in an upstream CMakeLists."""
-    import re
     text = open(os.path.join(src, cmake_file), encoding="utf-8").read()
     parts = []
     for part in ("MAJOR", "MINOR", "PATCH"):
@@ -59,7 +60,7 @@ def _generated_sources(env, src, gen):
     short = pin.rev[:7]
     llama_version = upstream_version(src, "CMakeLists.txt", "LLAMA") + "-dev"
     ggml_version = upstream_version(src, "ggml/CMakeLists.txt", "GGML")
-    system = {"linux": "Linux", "darwin": "Darwin"}.get(env["PLATFORM"], env["PLATFORM"])
+    system = platform.system()
     subst = {
         "@LLAMA_VERSION@": llama_version, "@LLAMA_BUILD_COMMIT@": short,
         "@GGML_VERSION@": ggml_version, "@GGML_BUILD_COMMIT@": short,

@@ -9,7 +9,7 @@ import requests
 
 from .progress import Progress
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 
 
 class DownloadError(Exception):

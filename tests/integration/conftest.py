@@ -1,0 +1,108 @@
+"""Integration fixtures: build with the real SCons, run the real server."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import REPO
+
+SERVER = os.path.join(REPO, "build", "llama-server-one")
+
+
+def scons_args():
+    """Extra variables for test builds, e.g. CI's shared cache_dir (never read by the build itself)."""
+    args = []
+    if os.environ.get("LSONE_CACHE_DIR"):
+        args.append(f"cache_dir={os.environ['LSONE_CACHE_DIR']}")
+    if os.environ.get("LSONE_STORE"):
+        args.append(f"store={os.environ['LSONE_STORE']}")
+    return args
+
+
+def run_scons(*args, cwd=REPO, env=None, check=True, timeout=3600):
+    cmd = [sys.executable, "-m", "SCons", *scons_args(), *args]
+    result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def server_binary():
+    run_scons()
+    assert os.access(SERVER, os.X_OK)
+    return SERVER
+
+
+@pytest.fixture(scope="session")
+def tiny_model(server_binary, tmp_path_factory):
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from tiny_model import write_tiny_model
+    path = str(tmp_path_factory.mktemp("models") / "tiny-random-llama.gguf")
+    return write_tiny_model(os.path.join(REPO, "build", "llama.cpp", "gguf-py"), path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningServer:
+    def __init__(self, binary, args, log_path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(self.port), *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                status, body = self.request("GET", "/health")
+                if status == 200:
+                    return body
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"server not healthy after {timeout} s; see {self.log.name}")
+
+    def request(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(server_binary, tiny_model, tmp_path_factory):
+    server = RunningServer(server_binary, ["-m", tiny_model, "-c", "256", "-t", "2"],
+                           tmp_path_factory.mktemp("logs") / "server.log")
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,60 @@
+"""The SCons user interface: variables, errors, hermeticity, store safety."""
+
+import os
+import shutil
+import stat
+
+from conftest import REPO
+from integration.conftest import run_scons
+
+
+def test_help_lists_variables_with_defaults():
+    out = run_scons("-h").stdout
+    for name in ("toolchain", "cpu", "store", "cache_dir", "offline", "verbose"):
+        assert f"\n{name}: " in out
+    assert "default: auto" in out and "default: native" in out
+
+
+def test_unknown_variable_lists_known_ones():
+    result = run_scons("toolchian=host", check=False)
+    assert result.returncode != 0
+    assert "unknown variable(s): toolchian" in result.stdout
+    assert "known variables: cache_dir, cc, cpu, cxx, offline, store, toolchain, verbose" in result.stdout
+
+
+def test_offline_with_cold_store_lists_the_missing_input(tmp_path):
+    result = run_scons("offline=1", f"store={tmp_path / 'empty-store'}", "-n", check=False)
+    assert result.returncode != 0
+    assert "llama.cpp: not in the store and offline=1 forbids fetching" in result.stdout
+    assert "sha256-" in result.stdout
+
+
+def test_caller_environment_does_not_leak_into_the_build(server_binary):
+    env = dict(os.environ, CFLAGS="-DLEAKED=1", CXXFLAGS="-DLEAKED=1", CC="false", CXX="false")
+    result = run_scons(env=env)
+    assert "is up to date" in result.stdout, result.stdout[-2000:]
+
+
+def test_swapping_the_compiler_rebuilds(server_binary, tmp_path):
+    wrapper_dir = tmp_path / "wrapped"
+    wrapper_dir.mkdir()
+    for name, real in (("gcc", shutil.which("gcc")), ("g++", shutil.which("g++"))):
+        path = wrapper_dir / name
+        path.write_text(f"#!/bin/sh\nexec {real} \"$@\"\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    result = run_scons("-n", f"cc={wrapper_dir / 'gcc'}", f"cxx={wrapper_dir / 'g++'}")
+    assert "CXX  build/obj/llama.cpp/common/arg.cpp.o" in result.stdout
+    assert "LINK build/llama-server-one" in result.stdout
+
+
+def test_clean_keeps_the_store(server_binary):
+    store_root = None
+    for line in run_scons("-h").stdout.splitlines():
+        if line.strip().startswith("actual:") and "store" in line:
+            store_root = line.split("actual:", 1)[1].strip()
+    assert store_root and os.path.isdir(store_root)
+    entries = sorted(os.listdir(store_root))
+    out = run_scons("-c", "-n").stdout
+    assert "Removed build/llama-server-one" in out
+    assert store_root not in out
+    assert sorted(os.listdir(store_root)) == entries

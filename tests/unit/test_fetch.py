@@ -1,0 +1,103 @@
+import io
+import os
+import tarfile
+
+import pytest
+
+from lsone import http
+from lsone.errors import InputError
+from lsone.fetch import extract_tree, fetch_source_tree
+from lsone.lockfile import SourcePin
+from lsone.store import Store
+from lsone.treehash import tree_hash
+
+FILES = {"src/a.c": b"int a;\n", "src/b.c": b"int b;\n", "docs/readme": b"not included\n"}
+
+
+def tarball(files, top="proj-1234"):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def expected_hash(tmp_path, files):
+    root = tmp_path / "expected"
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return tree_hash(str(root), ["src/"])
+
+
+def pin(mirrors, tree):
+    return SourcePin("demo", "1234", tree, ["src/"], mirrors)
+
+
+def test_falls_through_failing_mirrors_to_a_good_one(tmp_path, http_server):
+    http_server.routes["/good.tar.gz"] = tarball(FILES)
+    http_server.routes["/broken.tar.gz"] = 500
+    store = Store(str(tmp_path / "store"))
+    mirrors = [{"type": "url", "url": "http://127.0.0.1:1/refused.tar.gz"},
+               {"type": "url", "url": http_server.url + "/missing.tar.gz"},
+               {"type": "url", "url": http_server.url + "/broken.tar.gz"},
+               {"type": "url", "url": http_server.url + "/good.tar.gz"}]
+    logs = []
+    path = fetch_source_tree(pin(mirrors, expected_hash(tmp_path, FILES)), store, log=logs.append)
+    assert sorted(os.listdir(os.path.join(path, "src"))) == ["a.c", "b.c"]
+    assert not os.path.exists(os.path.join(path, "docs"))
+    assert sum("failed" in line for line in logs) == 3
+    # Second call is served from the store: no new requests.
+    count = len(http_server.requests)
+    assert fetch_source_tree(pin(mirrors, expected_hash(tmp_path, FILES)), store) == path
+    assert len(http_server.requests) == count
+
+
+def test_wrong_content_is_refused_and_not_stored(tmp_path, http_server):
+    http_server.routes["/evil.tar.gz"] = tarball(dict(FILES, **{"src/a.c": b"int evil;\n"}))
+    store = Store(str(tmp_path / "store"))
+    want = expected_hash(tmp_path, FILES)
+    with pytest.raises(InputError) as e:
+        fetch_source_tree(pin([{"type": "url", "url": http_server.url + "/evil.tar.gz"}], want), store,
+                          log=lambda m: None)
+    message = str(e.value)
+    assert "demo" in message and want in message and "/evil.tar.gz" in message and "mismatch" in message
+    assert [n for n in os.listdir(store.root) if not n.startswith(".")] == []
+    assert os.listdir(os.path.join(store.root, ".tmp")) == []
+
+
+def test_offline_with_cold_store_names_the_input(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    with pytest.raises(InputError, match="offline"):
+        fetch_source_tree(pin([{"type": "url", "url": "https://example.invalid/x.tar.gz"}],
+                              "sha256-" + "1" * 64), store, offline=True)
+
+
+def test_extract_rejects_path_escape(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tarball({"../../escape": b"x", "src/ok.c": b"ok"}))
+    dest = tmp_path / "out"
+    extract_tree(str(archive), str(dest), "", ["src/"])
+    assert (dest / "src" / "ok.c").exists()
+    assert not (tmp_path / "escape").exists()
+
+
+def test_download_resumes_after_dropped_connection(tmp_path, http_server):
+    body = os.urandom(1_000_000)
+    http_server.routes["/big.bin"] = ("drop", body, 600_000)
+    dest = tmp_path / "big.bin"
+    assert http.download(http_server.url + "/big.bin", str(dest), backoff=0.01) == len(body)
+    assert dest.read_bytes() == body
+    (first, no_range), (second, resume_from) = http_server.requests
+    assert no_range is None and resume_from.startswith("bytes=")
+    assert 0 < int(resume_from[6:-1]) <= 600_000
+
+
+def test_plain_http_only_for_loopback():
+    with pytest.raises(http.DownloadError, match="only https"):
+        http.check_url_allowed("http://example.com/x.tar.gz")
+    http.check_url_allowed("http://127.0.0.1:8000/x")
+    http.check_url_allowed("https://example.com/x")

@@ -1,0 +1,69 @@
+import json
+import os
+
+import pytest
+
+from conftest import REPO
+from lsone.errors import InputError
+from lsone.lockfile import load_sources_lock, write_sources_lock
+
+
+def write(tmp_path, data):
+    path = tmp_path / "sources.lock"
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return str(path)
+
+
+def good():
+    with open(os.path.join(REPO, "sources.lock")) as f:
+        return json.load(f)
+
+
+def test_repository_lock_pins_the_commit():
+    pins = load_sources_lock(os.path.join(REPO, "sources.lock"))
+    pin = pins["llama.cpp"]
+    assert pin.rev == "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
+    assert [m["type"] for m in pin.mirrors] == ["url", "pip-sdist"]
+    assert pin.mirrors[0]["url"].startswith("https://github.com/ggml-org/llama.cpp/archive/" + pin.rev)
+    assert pin.mirrors[1]["package"] == "llama-cpp-python==0.3.36"
+
+
+def test_round_trip(tmp_path):
+    path = write(tmp_path, good())
+    pins = load_sources_lock(path)
+    write_sources_lock(path, pins)
+    assert load_sources_lock(path)["llama.cpp"].to_json() == pins["llama.cpp"].to_json()
+
+
+def test_invalid_json_names_line(tmp_path):
+    with pytest.raises(InputError, match="line 1"):
+        load_sources_lock(write(tmp_path, "{nope"))
+
+
+def test_malformed_hash(tmp_path):
+    data = good()
+    data["sources"]["llama.cpp"]["treeHash"] = "md5-abc"
+    with pytest.raises(InputError) as e:
+        load_sources_lock(write(tmp_path, data))
+    assert "expected: sha256-<64 hex digits>" in str(e.value) and "md5-abc" in str(e.value)
+
+
+def test_unknown_mirror_type(tmp_path):
+    data = good()
+    data["sources"]["llama.cpp"]["mirrors"].append({"type": "ftp"})
+    with pytest.raises(InputError, match="unknown mirror type"):
+        load_sources_lock(write(tmp_path, data))
+
+
+def test_escaping_include_rejected(tmp_path):
+    data = good()
+    data["sources"]["llama.cpp"]["include"] = ["../etc/"]
+    with pytest.raises(InputError, match="relative path"):
+        load_sources_lock(write(tmp_path, data))
+
+
+def test_wrong_version(tmp_path):
+    data = good()
+    data["version"] = 9
+    with pytest.raises(InputError, match="unsupported lock format"):
+        load_sources_lock(write(tmp_path, data))

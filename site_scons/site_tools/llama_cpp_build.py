@@ -107,15 +107,24 @@ const std::array<llama_ui_asset, 0> & llama_ui_get_assets() {
 """
 
 
-def _unity_sources(env, gen, model_sources):
-    """Batch src/models/*.cpp into unity files like upstream's UNITY_BUILD."""
-    units = []
-    for n in range(0, len(model_sources), UNITY_BATCH):
-        batch = model_sources[n:n + UNITY_BATCH]
-        lines = ["// Generated unity batch of llama model graphs."]
-        lines += [f'#include "{s[len("src/"):]}"' for s in batch]
-        units.append(env.Textfile(f"{gen}/llama/unity_{n // UNITY_BATCH}.cpp", lines)[0])
+def _unity_sources(env, name, base, sources):
+    """Batch sources into unity files (upstream does this for src/models/*.cpp).
+
+    Each unit includes its batch by path relative to base, a directory on the target's
+    include path. Small files that all parse the same heavy headers compile far faster so.
+    """
+    units, base = [], base.rstrip("/") + "/"
+    for n in range(0, len(sources), UNITY_BATCH):
+        batch = sources[n:n + UNITY_BATCH]
+        lines = [f"// Generated unity batch {n // UNITY_BATCH} of {name}."]
+        lines += [f'#include "{os.path.relpath(s, base)}"' for s in batch]
+        units.append(env.Textfile(f"#build/gen/unity/{name}_{n // UNITY_BATCH}.cpp", lines)[0])
     return units
+
+
+def _split(sources, subdir):
+    inside = [x for x in sources if f"/{subdir}/" in x]
+    return [x for x in sources if x not in inside], inside
 
 
 def _objects(env, sources, defines, includes, flags=(), overrides=None):
@@ -164,10 +173,9 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
             "\n  fix: update GGML_CPU_COMMON/GGML_CPU_ARCH in site_scons/site_tools/llama_cpp_build.py "
             "from ggml/src/ggml-cpu/CMakeLists.txt")
 
-    llama_all = cm("src/CMakeLists.txt", "llama")
-    models = [x for x in llama_all if "/src/models/" in x]
-    core = [x for x in llama_all if x not in models]
-    unity = _unity_sources(env, gen, [os.path.relpath(m, src) for m in models])
+    llama_core, llama_models = _split(cm("src/CMakeLists.txt", "llama"), "src/models")
+    common_core, common_parsers = _split(cm("common/CMakeLists.txt", "llama-common"), "common/parsers")
+    mtmd_core, mtmd_models = _split(cm("tools/mtmd/CMakeLists.txt", "mtmd"), "tools/mtmd/models")
     sha1 = s("vendor/hash/sha1/sha1.c")
     hash_sources = cm("vendor/hash/CMakeLists.txt", "vendor-hash")
     quiet_vendor = {x: {"flags": ["-w"]} for x in hash_sources if x.endswith(".c")}
@@ -180,16 +188,17 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
         _library(env, "server-context", cm("tools/server/CMakeLists.txt", "server-context"),
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc),
         _library(env, "llama-ui", ui_cpp, [], [f"{gen}/ui"]),
-        _library(env, "llama-common", cm("common/CMakeLists.txt", "llama-common"),
+        _library(env, "llama-common", common_core + _unity_sources(env, "common-parsers", s("common"), common_parsers),
                  GGML_USERS + ["LLAMA_SUBPROCESS"], common_inc),
         _library(env, "llama-common-base", build_info, [], [s("common")]),
         _library(env, "cpp-httplib", cm("vendor/cpp-httplib/CMakeLists.txt", "cpp-httplib"),
                  ["CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH=1048576", "CPPHTTPLIB_LISTEN_BACKLOG=512",
                   "CPPHTTPLIB_REQUEST_URI_MAX_LENGTH=32768", "CPPHTTPLIB_TCP_NODELAY=1"], [], ["-w"]),
-        _library(env, "mtmd", cm("tools/mtmd/CMakeLists.txt", "mtmd"),
+        _library(env, "mtmd", mtmd_core + _unity_sources(env, "mtmd-models", s("tools/mtmd"), mtmd_models),
                  GGML_USERS + ["LLAMA_BUILD", "MTMD_VIDEO"], [s("tools/mtmd")] + llama_inc + [vendor]),
         _library(env, "vendor-hash", hash_sources, [], [vendor, s("vendor/hash")], overrides=quiet_vendor),
-        _library(env, "llama", core + unity, GGML_USERS + ["LLAMA_BUILD"],
+        _library(env, "llama", llama_core + _unity_sources(env, "llama-models", s("src"), llama_models),
+                 GGML_USERS + ["LLAMA_BUILD"],
                  [s("src"), f"{gen}/llama"] + llama_inc),
         _library(env, "ggml", cm("ggml/src/CMakeLists.txt", "ggml"),
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),

@@ -21,6 +21,7 @@ def declare_variables(args):
         ("cc", "host C compiler (name or path); empty means auto-detect", ""),
         ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),
+        ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
     )
     return vars
 
@@ -43,6 +44,25 @@ def choose_toolchain(requested, log=print):
     if requested == "auto":
         log("toolchain=auto: using host (cosmocc support is not built yet)")
     return "host"
+
+
+def run_bump(env, repo):
+    """`scons bump llama_cpp=REF`: move the pin, refresh patches; returns the exit code."""
+    import platform
+
+    from lsone.bump import bump
+    from lsone.errors import InputError
+    from lsone.store import Store
+
+    if not env["llama_cpp"]:
+        raise SCons.Errors.UserError("scons bump needs llama_cpp=REF (a commit, a tag, "
+                                     "pip:llama-cpp-python==X or url:URL); see MAINTAINERS.md")
+    try:
+        return bump(repo, env["llama_cpp"], Store(env["store"]), platform.machine(),
+                    log=lambda m: print(f"[bump] {m}", flush=True))
+    except InputError as e:
+        print(f"[bump] {e}", flush=True)
+        return 1
 
 
 def quiet_output(env):

@@ -11,6 +11,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: uses the real package index or the real model")
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves self.server.routes: path -> bytes, or path -> (status,) or ('drop', bytes, cut)."""
 

@@ -16,7 +16,7 @@ import zipfile
 from . import http
 from .errors import InputError
 from .progress import human_bytes
-from .treehash import path_is_included
+from .treehash import path_is_included, tree_hash
 
 
 def fetch_url_archive(mirror, workdir, log):
@@ -139,22 +139,47 @@ def fetch_source_tree(pin, store, log=print, offline=False):
     with store.lock(pin.name):
         if os.path.isdir(final):
             return final
-        failures = []
-        for mirror in pin.mirrors:
-            origin = mirror.get("url") or mirror.get("package")
-            try:
-                with store.staging(pin.name) as work:
-                    archive = FETCHERS[mirror["type"]](mirror, work, log)
-                    tree = os.path.join(work, "tree")
-                    os.makedirs(tree)
-                    n = extract_tree(archive, tree, mirror.get("subdir", ""), pin.include)
-                    log(f"unpacked {n} files; verifying tree hash")
-                    path = store.insert_tree(tree, pin.name, pin.tree_hash, pin.include, origin=origin)
-                    log(f"{pin.name}: verified {pin.tree_hash}, stored at {path}")
-                    return path
-            except (http.DownloadError, InputError, OSError, tarfile.TarError, zipfile.BadZipFile) as e:
-                log(f"mirror {origin} failed: {e}")
-                failures.append(f"  - {origin}: {e}")
-        raise InputError(pin.name, "no mirror produced the pinned tree",
-                         expected=pin.tree_hash, found="\n" + "\n".join(failures),
-                         fix="check your network, or fetch the archive yourself and add it as a mirror")
+        return fetch_tree_from_mirrors(pin.name, pin.mirrors, pin.include, store, pin.tree_hash, log)[0]
+
+
+def fetch_tree_from_mirrors(name, mirrors, include, store, expected_hash=None, log=print):
+    """Try mirrors in order; return (store path, tree hash, mirror, archive facts).
+
+    With expected_hash None (a bump discovering a new pin) the computed hash is the pin.
+    """
+    failures = []
+    for mirror in mirrors:
+        origin = mirror.get("url") or mirror.get("package")
+        try:
+            with store.staging(name) as work:
+                archive = FETCHERS[mirror["type"]](mirror, work, log)
+                facts = {"commit": archive_commit(archive)}
+                tree = os.path.join(work, "tree")
+                os.makedirs(tree)
+                n = extract_tree(archive, tree, mirror.get("subdir", ""), include)
+                log(f"unpacked {n} files; verifying tree hash")
+                want = expected_hash or tree_hash(tree, include)
+                path = store.insert_tree(tree, name, want, include, origin=origin)
+                log(f"{name}: verified {want}, stored at {path}")
+                return path, want, mirror, facts
+        except (http.DownloadError, InputError, OSError, tarfile.TarError, zipfile.BadZipFile) as e:
+            log(f"mirror {origin} failed: {e}")
+            failures.append(f"  - {origin}: {e}")
+    raise InputError(name, "no mirror produced the pinned tree",
+                     expected=expected_hash or "any tree", found="\n" + "\n".join(failures),
+                     fix="check your network, or fetch the archive yourself and add it as a mirror")
+
+
+def archive_commit(archive):
+    """The llama.cpp commit recorded in a llama-cpp-python sdist's git metadata, if any.
+
+    Used only to name a bumped pin; the build itself never reads git metadata.
+    """
+    if not archive.endswith(".tar.gz"):
+        return None
+    with tarfile.open(archive) as tf:
+        for member in tf:
+            if member.name.endswith("/.git/modules/vendor/llama.cpp/HEAD") and member.isfile():
+                text = tf.extractfile(member).read().decode("ascii", "replace").strip()
+                return text if len(text) == 40 else None
+    return None

@@ -31,7 +31,7 @@ def list_patches(patch_dir):
     return sorted(os.path.join(patch_dir, n) for n in os.listdir(patch_dir) if n.endswith(".patch"))
 
 
-def _parse_patch_output(text):
+def parse_patch_output(text):
     details, current = [], None
     for line in text.splitlines():
         m = _FILE_RE.match(line.strip())
@@ -45,7 +45,7 @@ def _parse_patch_output(text):
     return details
 
 
-def _classify(details):
+def classify(details):
     if any(d[2] == "FAILED" for d in details):
         return "failed"
     if any(d[4] for d in details):
@@ -69,7 +69,7 @@ def apply_patch(tree, patch_path, fuzz=0):
     base = [require_patch_tool(), "-p1", "--batch", "--forward", f"--fuzz={fuzz}",
             "--no-backup-if-mismatch", "-d", tree, "-i", os.path.abspath(patch_path)]
     dry = subprocess.run(base + ["--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    details = _parse_patch_output(dry.stdout)
+    details = parse_patch_output(dry.stdout)
     if dry.returncode != 0:
         failed = [d for d in details if d[2] == "FAILED"]
         if failed:
@@ -82,7 +82,7 @@ def apply_patch(tree, patch_path, fuzz=0):
     real = subprocess.run(base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if real.returncode != 0:
         raise InputError(f"patches/{name}", "applied in a dry run but not for real", found=real.stdout)
-    return PatchResult(name, _classify(details), details)
+    return PatchResult(name, classify(details), details)
 
 
 def patch_set_hash(tree_hash, patches):

@@ -2,8 +2,8 @@
 
 The target table mirrors upstream's CMake targets. Source lists are read from
 upstream's CMakeLists (lsone.cmakelists) wherever upstream lists them
-unconditionally; the CPU backend's per-architecture lists are spelled out here
-because upstream chooses them inside if() branches. Defines and include paths
+unconditionally; the CPU backend's per-architecture lists are spelled out in
+lsone/sourcelists.py because upstream chooses them inside if() branches. Defines and include paths
 were read from the CMakeLists files; they are not produced by running CMake.
 """
 
@@ -13,27 +13,14 @@ import re
 
 import SCons.Errors
 
-from lsone.cmakelists import target_sources
+from lsone.errors import InputError
+from lsone.sourcelists import all_source_lists
 
 # Upstream's ggml/src/CMakeLists.txt applies these to every ggml target.
 GGML_DIR_DEFINES = ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"]
 # ggml's PUBLIC usage requirement for everything linking it with the CPU backend built in.
 GGML_USERS = ["GGML_USE_CPU"]
 UNITY_BATCH = 16  # upstream: UNITY_BUILD_BATCH_SIZE 16 for src/models/*.cpp
-
-GGML_CPU_COMMON = [
-    "ggml-cpu/ggml-cpu.c", "ggml-cpu/ggml-cpu.cpp", "ggml-cpu/repack.cpp", "ggml-cpu/hbm.cpp",
-    "ggml-cpu/quants.c", "ggml-cpu/traits.cpp", "ggml-cpu/amx/amx.cpp", "ggml-cpu/amx/mmq.cpp",
-    "ggml-cpu/tiled/tiled.cpp", "ggml-cpu/tiled/tiled-kernel.cpp", "ggml-cpu/binary-ops.cpp",
-    "ggml-cpu/unary-ops.cpp", "ggml-cpu/vec.cpp", "ggml-cpu/ops.cpp",
-    "ggml-cpu/llamafile/sgemm.cpp",  # GGML_LLAMAFILE=ON, upstream's default
-]
-GGML_CPU_ARCH = {
-    "x86_64": ["ggml-cpu/arch/x86/quants.c", "ggml-cpu/arch/x86/repack.cpp"],
-    "aarch64": ["ggml-cpu/arch/arm/quants.c", "ggml-cpu/arch/arm/repack.cpp"],
-    "arm64": ["ggml-cpu/arch/arm/quants.c", "ggml-cpu/arch/arm/repack.cpp"],
-}
-
 
 def upstream_version(src, cmake_file, prefix):
     """MAJOR.MINOR.PATCH from set(<prefix>_VERSION_*) in an upstream CMakeLists."""
@@ -154,10 +141,11 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
     src = src_dir.abspath
     gen = "#build/gen"
     s = lambda rel: f"{src}/{rel}"  # noqa: E731
-    cm = lambda cmake, name: [s(x) for x in target_sources(src, cmake, name)]  # noqa: E731
     machine = env["TARGET_MACHINE"]
-    if machine not in GGML_CPU_ARCH:
-        raise SCons.Errors.UserError(f"the CPU backend source list has no entry for machine {machine!r}")
+    try:
+        lists = {name: [s(x) for x in files] for name, files in all_source_lists(src, machine).items()}
+    except InputError as e:
+        raise SCons.Errors.UserError(str(e))
     build_info, ui_cpp = _generated_sources(env, src, gen)
 
     ggml_inc = [s("ggml/include")]
@@ -166,32 +154,25 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
     common_inc = [s("common"), vendor] + llama_inc
     openmp = env["OPENMP_FLAGS"]
     cpu = env["CPU_FLAGS"]
-    missing = [f for f in GGML_CPU_COMMON + GGML_CPU_ARCH[machine] if not os.path.isfile(s("ggml/src/" + f))]
-    if missing:
-        raise SCons.Errors.UserError(
-            "upstream removed or renamed CPU backend sources: " + ", ".join(missing) +
-            "\n  fix: update GGML_CPU_COMMON/GGML_CPU_ARCH in site_scons/site_tools/llama_cpp_build.py "
-            "from ggml/src/ggml-cpu/CMakeLists.txt")
-
-    llama_core, llama_models = _split(cm("src/CMakeLists.txt", "llama"), "src/models")
-    common_core, common_parsers = _split(cm("common/CMakeLists.txt", "llama-common"), "common/parsers")
-    mtmd_core, mtmd_models = _split(cm("tools/mtmd/CMakeLists.txt", "mtmd"), "tools/mtmd/models")
+    llama_core, llama_models = _split(lists["llama"], "src/models")
+    common_core, common_parsers = _split(lists["llama-common"], "common/parsers")
+    mtmd_core, mtmd_models = _split(lists["mtmd"], "tools/mtmd/models")
     sha1 = s("vendor/hash/sha1/sha1.c")
-    hash_sources = cm("vendor/hash/CMakeLists.txt", "vendor-hash")
+    hash_sources = lists["vendor-hash"]
     quiet_vendor = {x: {"flags": ["-w"]} for x in hash_sources if x.endswith(".c")}
     quiet_vendor[sha1] = {"flags": ["-w", "-x", "c++"], "env": {"CC": env["CXX"], "CFLAGS": env["CXXFLAGS"]}}
 
     server_inc = [s("tools/server"), s("tools/mtmd"), src] + common_inc
     libs = [
-        _library(env, "llama-server-impl", cm("tools/server/CMakeLists.txt", "llama-server-impl"),
+        _library(env, "llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
-        _library(env, "server-context", cm("tools/server/CMakeLists.txt", "server-context"),
+        _library(env, "server-context", lists["server-context"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc),
         _library(env, "llama-ui", ui_cpp, [], [f"{gen}/ui"]),
         _library(env, "llama-common", common_core + _unity_sources(env, "common-parsers", s("common"), common_parsers),
                  GGML_USERS + ["LLAMA_SUBPROCESS"], common_inc),
         _library(env, "llama-common-base", build_info, [], [s("common")]),
-        _library(env, "cpp-httplib", cm("vendor/cpp-httplib/CMakeLists.txt", "cpp-httplib"),
+        _library(env, "cpp-httplib", lists["cpp-httplib"],
                  ["CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH=1048576", "CPPHTTPLIB_LISTEN_BACKLOG=512",
                   "CPPHTTPLIB_REQUEST_URI_MAX_LENGTH=32768", "CPPHTTPLIB_TCP_NODELAY=1"], [], ["-w"]),
         _library(env, "mtmd", mtmd_core + _unity_sources(env, "mtmd-models", s("tools/mtmd"), mtmd_models),
@@ -200,17 +181,17 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
         _library(env, "llama", llama_core + _unity_sources(env, "llama-models", s("src"), llama_models),
                  GGML_USERS + ["LLAMA_BUILD"],
                  [s("src"), f"{gen}/llama"] + llama_inc),
-        _library(env, "ggml", cm("ggml/src/CMakeLists.txt", "ggml"),
+        _library(env, "ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
-        _library(env, "ggml-cpu", [s("ggml/src/" + f) for f in GGML_CPU_COMMON + GGML_CPU_ARCH[machine]],
+        _library(env, "ggml-cpu", lists["ggml-cpu"],
                  GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE",
                                      "GGML_USE_OPENMP"],
                  [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc, cpu + openmp),
-        _library(env, "ggml-base", cm("ggml/src/CMakeLists.txt", "ggml-base"),
+        _library(env, "ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_OPENMP"],
                  [s("ggml/src"), f"{gen}/ggml"] + ggml_inc, openmp),
     ]
-    main_o = _objects(env, cm("tools/server/CMakeLists.txt", "llama-server"),
+    main_o = _objects(env, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
     link = {}
     if env["PLATFORM"] != "darwin":

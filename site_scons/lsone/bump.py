@@ -1,0 +1,161 @@
+"""Move the llama.cpp pin to a new upstream and refresh the patches.
+
+    scons bump llama_cpp=<commit or tag>          # public archive URL
+    scons bump llama_cpp=pip:llama-cpp-python==X  # the package index's sdist
+    scons bump llama_cpp=url:https://.../x.tar.gz
+
+The lock file is rewritten only when every patch applies. Patches that apply
+with an offset or fuzz are regenerated; failed ones keep their rejects.
+"""
+
+import difflib
+import os
+import re
+import shutil
+import subprocess
+
+from .errors import InputError
+from .fetch import fetch_source_tree, fetch_tree_from_mirrors
+from .lockfile import SourcePin, load_sources_lock, write_sources_lock
+from .patching import classify, parse_patch_output, list_patches, require_patch_tool
+from .sourcelists import all_source_lists
+
+GITHUB_ARCHIVE = "https://github.com/ggml-org/llama.cpp/archive/{ref}.tar.gz"
+PIP_PACKAGE = "llama-cpp-python"
+
+
+def mirrors_for(ref):
+    """Mirrors and a provisional rev for a bump reference."""
+    if ref.startswith("pip:"):
+        spec = ref[4:]
+        if not spec.startswith(PIP_PACKAGE + "=="):
+            raise InputError("llama_cpp", "unsupported package reference", expected=f"pip:{PIP_PACKAGE}==VERSION",
+                             found=ref)
+        return [{"type": "pip-sdist", "package": spec, "subdir": "vendor/llama.cpp"}], None
+    if ref.startswith("url:"):
+        return [{"type": "url", "url": ref[4:]}], None
+    if re.fullmatch(r"[0-9a-f]{40}|b\d+|v[0-9][\w.]*", ref):
+        return [{"type": "url", "url": GITHUB_ARCHIVE.format(ref=ref)}], ref
+    raise InputError("llama_cpp", "cannot tell what to bump to",
+                     expected="a 40-digit commit, a tag (b1234), pip:llama-cpp-python==X or url:URL",
+                     found=repr(ref))
+
+
+def _patched_files(patch_path):
+    with open(patch_path, encoding="utf-8", errors="replace") as f:
+        return sorted({line[6:].split("\t")[0].strip() for line in f if line.startswith("+++ b/")})
+
+
+def _unified_diff(before_root, after_root, files):
+    out = []
+    for rel in files:
+        a_path, b_path = os.path.join(before_root, rel), os.path.join(after_root, rel)
+        a = open(a_path, encoding="utf-8").read().splitlines(True) if os.path.exists(a_path) else []
+        b = open(b_path, encoding="utf-8").read().splitlines(True) if os.path.exists(b_path) else []
+        out += difflib.unified_diff(a, b, f"a/{rel}" if a else "/dev/null", f"b/{rel}" if b else "/dev/null")
+    return "".join(out)
+
+
+def try_patches(tree, patches, work, log):
+    """Apply patches with fuzz to a scratch copy of tree; return [(patch, status, details, new_text)]."""
+    scratch = os.path.join(work, "patched")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(tree, scratch, copy_function=shutil.copyfile)
+    results = []
+    for p in patches:
+        name = os.path.basename(p)
+        before = os.path.join(work, "before-" + name)
+        shutil.rmtree(before, ignore_errors=True)
+        files = _patched_files(p)
+        for rel in files:
+            if os.path.exists(os.path.join(scratch, rel)):
+                os.makedirs(os.path.dirname(os.path.join(before, rel)), exist_ok=True)
+                shutil.copyfile(os.path.join(scratch, rel), os.path.join(before, rel))
+        rejects = os.path.join(work, "rejects", name + ".rej")
+        os.makedirs(os.path.dirname(rejects), exist_ok=True)
+        run = subprocess.run([require_patch_tool(), "-p1", "--batch", "--forward", "--fuzz=3",
+                              "--no-backup-if-mismatch", "-d", scratch, "-i", os.path.abspath(p),
+                              "-r", rejects], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        details = parse_patch_output(run.stdout)
+        status = "failed" if run.returncode != 0 else classify(details)
+        new_text = _unified_diff(before, scratch, files) if status in ("offset", "fuzz") else None
+        if status != "failed" and os.path.exists(rejects):
+            os.remove(rejects)
+        results.append((p, status, details, run.stdout if status == "failed" else new_text, rejects))
+        log(f"  {name}: {status}")
+    return results
+
+
+def changed_files(old_tree, new_tree, paths):
+    changed = []
+    for rel in paths:
+        a, b = os.path.join(old_tree, rel), os.path.join(new_tree, rel)
+        if not (os.path.exists(a) and os.path.exists(b)):
+            changed.append(f"{rel} ({'added' if os.path.exists(b) else 'removed'})")
+        elif open(a, "rb").read() != open(b, "rb").read():
+            changed.append(f"{rel} (changed)")
+    return changed
+
+
+def source_list_changes(old_tree, new_tree, machine):
+    """Per target, the sources upstream added or removed; raises with a fix if ours no longer fit."""
+    old, new = all_source_lists(old_tree, machine), all_source_lists(new_tree, machine)
+    report = []
+    for target in sorted(new):
+        added = sorted(set(new[target]) - set(old.get(target, [])))
+        removed = sorted(set(old.get(target, [])) - set(new[target]))
+        if added or removed:
+            report.append(f"  {target}: " + ", ".join([f"+{a}" for a in added] + [f"-{r}" for r in removed]))
+    return report
+
+
+def bump(repo, ref, store, machine, log=print):
+    """Run a bump; return 0 when the lock was updated, 1 when a patch needs a person."""
+    lock_path = os.path.join(repo, "sources.lock")
+    pins = load_sources_lock(lock_path)
+    old = pins["llama.cpp"]
+    mirrors, rev = mirrors_for(ref)
+    old_tree = fetch_source_tree(old, store, log=log)
+    new_tree, new_hash, mirror, facts = fetch_tree_from_mirrors(old.name, mirrors, old.include, store, None, log)
+    rev = rev or facts.get("commit") or "unknown"
+    log(f"new tree: {rev} {new_hash}")
+
+    patches = list_patches(os.path.join(repo, "patches"))
+    work = os.path.join(repo, "build", "bump")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    log(f"applying {len(patches)} patches to the new tree:")
+    results = try_patches(new_tree, patches, work, log)
+    touched = sorted({f for p in patches for f in _patched_files(p)})
+    upstream = changed_files(old_tree, new_tree, touched)
+    if upstream:
+        log("upstream changed files our patches touch:\n  " + "\n  ".join(upstream))
+    try:
+        lists = source_list_changes(old_tree, new_tree, machine)
+    except InputError as e:
+        log(f"the new tree does not fit the build's source lists:\n{e}")
+        log("sources.lock left unchanged.")
+        return 1
+    if lists:
+        log("source lists derived from upstream's CMakeLists changed (no edit needed):\n" + "\n".join(lists))
+
+    failed = [r for r in results if r[1] == "failed"]
+    if failed:
+        for p, _status, details, output, rejects in failed:
+            hunks = [f"{f} hunk #{h} at line {at}" for f, h, outcome, at, _fz, _off in details if outcome == "FAILED"]
+            log(f"FAILED {os.path.basename(p)}: {'; '.join(hunks) or output.strip()}\n  rejects kept in {rejects}")
+        log("sources.lock left unchanged; resolve the failed patches (MAINTAINERS.md) and run the bump again.")
+        return 1
+    for p, status, _details, new_text, _rejects in results:
+        if status in ("offset", "fuzz"):
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(new_text)
+            log(f"regenerated {os.path.relpath(p, repo)} against the new tree")
+    extra = dict(old.extra)
+    mirror_list = list(mirrors)
+    if rev != "unknown" and re.fullmatch(r"[0-9a-f]{40}", rev) and mirror["type"] != "url":
+        mirror_list.insert(0, {"type": "url", "url": GITHUB_ARCHIVE.format(ref=rev)})
+    pins["llama.cpp"] = SourcePin(old.name, rev, new_hash, old.include, mirror_list, extra)
+    write_sources_lock(lock_path, pins)
+    log(f"sources.lock: llama.cpp {old.rev[:12]} -> {rev[:12]} ({new_hash})")
+    return 0

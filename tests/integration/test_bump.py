@@ -1,0 +1,152 @@
+"""`scons bump`: move the pin to a new tree, refresh patches, keep the lock on failure."""
+
+import io
+import os
+import platform
+import shutil
+import tarfile
+
+import pytest
+
+from conftest import REPO
+from lsone.bump import bump
+from lsone.fetch import fetch_source_tree
+from lsone.lockfile import load_sources_lock
+from lsone.store import Store
+from lsone.treehash import tree_hash
+
+PATCHED_FILE = "tools/server/server.cpp"
+
+
+@pytest.fixture(scope="module")
+def pinned_tree():
+    pin = load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"]
+    return pin, fetch_source_tree(pin, Store(os.environ.get("LSONE_STORE")), log=lambda m: None)
+
+
+@pytest.fixture
+def workspace(tmp_path, pinned_tree):
+    """A repo with the real lock and a store that already holds the pinned tree."""
+    pin, tree = pinned_tree
+    repo = tmp_path / "repo"
+    (repo / "patches").mkdir(parents=True)
+    shutil.copy(os.path.join(REPO, "sources.lock"), repo / "sources.lock")
+    store = Store(str(tmp_path / "store"))
+    os.makedirs(store.root)
+    shutil.copytree(tree, store.path_for(pin.name, pin.tree_hash))
+    return repo, store, tree
+
+
+def one_line_patch(line_no, old, new, lines):
+    """A one-line patch to PATCHED_FILE at line_no, with 3 lines of context."""
+    ctx_before = lines[line_no - 4:line_no - 1]
+    ctx_after = lines[line_no:line_no + 3]
+    body = [f"--- a/{PATCHED_FILE}\n", f"+++ b/{PATCHED_FILE}\n",
+            f"@@ -{line_no - 3},7 +{line_no - 3},7 @@\n"]
+    body += [" " + x for x in ctx_before] + ["-" + old] + ["+" + new] + [" " + x for x in ctx_after]
+    return "".join(body)
+
+
+def serve_tree(http_server, tree, edit=None, name="new.tar.gz"):
+    """Serve tree (optionally edited: {relpath: bytes or None}) as a GitHub-style archive."""
+    edit = edit or {}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tf:
+        for dirpath, _dirs, files in os.walk(tree):
+            for f in files:
+                path = os.path.join(dirpath, f)
+                rel = os.path.relpath(path, tree)
+                data = edit.get(rel, open(path, "rb").read())
+                if data is None:
+                    continue
+                info = tarfile.TarInfo(f"llama.cpp-new/{rel}")
+                info.size, info.mode = len(data), os.stat(path).st_mode & 0o755
+                tf.addfile(info, io.BytesIO(data))
+        for rel, data in edit.items():
+            if data is not None and not os.path.exists(os.path.join(tree, rel)):
+                info = tarfile.TarInfo(f"llama.cpp-new/{rel}")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    http_server.routes["/" + name] = buf.getvalue()
+    return f"url:{http_server.url}/{name}"
+
+
+def run(repo, ref, store):
+    logs = []
+    code = bump(str(repo), ref, store, platform.machine(), log=logs.append)
+    return code, "\n".join(logs)
+
+
+def test_offset_patch_is_regenerated_and_lock_updated(workspace, http_server):
+    repo, store, tree = workspace
+    lines = open(os.path.join(tree, PATCHED_FILE)).read().splitlines(True)
+    target = next(i for i, x in enumerate(lines, 1) if i > 10 and x.strip() and len(x.strip()) > 10)
+    patch = repo / "patches" / "0001-demo.patch"
+    patch.write_text(one_line_patch(target, lines[target - 1], "// demo\n", lines))
+    # Upstream inserts two lines at the top: our hunk now applies with an offset.
+    shifted = ("// upstream line 1\n// upstream line 2\n" + "".join(lines)).encode()
+    ref = serve_tree(http_server, tree, {PATCHED_FILE: shifted})
+    code, log = run(repo, ref, store)
+    assert code == 0, log
+    assert "0001-demo.patch: offset" in log and "regenerated patches/0001-demo.patch" in log
+    assert f"{PATCHED_FILE} (changed)" in log
+    new_pin = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
+    assert new_pin.tree_hash == tree_hash(store.path_for("llama.cpp", new_pin.tree_hash), new_pin.include)
+    assert new_pin.tree_hash != load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"].tree_hash
+    assert f"@@ -{target - 1}," in patch.read_text()  # re-anchored at the new position
+
+
+def test_failed_patch_keeps_lock_and_reject(workspace, http_server):
+    repo, store, tree = workspace
+    lines = open(os.path.join(tree, PATCHED_FILE)).read().splitlines(True)
+    target = next(i for i, x in enumerate(lines, 1) if i > 10 and x.strip() and len(x.strip()) > 10)
+    (repo / "patches" / "0001-demo.patch").write_text(one_line_patch(target, lines[target - 1], "// demo\n", lines))
+    rewritten = "".join(x.upper() for x in lines).encode()
+    ref = serve_tree(http_server, tree, {PATCHED_FILE: rewritten})
+    before = (repo / "sources.lock").read_bytes()
+    code, log = run(repo, ref, store)
+    assert code == 1
+    assert f"FAILED 0001-demo.patch: {PATCHED_FILE} hunk #1" in log
+    assert "sources.lock left unchanged" in log
+    assert (repo / "sources.lock").read_bytes() == before
+    assert os.path.getsize(repo / "build" / "bump" / "rejects" / "0001-demo.patch.rej") > 0
+
+
+def test_removed_cpu_source_gives_the_fix(workspace, http_server):
+    repo, store, tree = workspace
+    before = (repo / "sources.lock").read_bytes()
+    ref = serve_tree(http_server, tree, {"ggml/src/ggml-cpu/vec.cpp": None})
+    code, log = run(repo, ref, store)
+    assert code == 1
+    assert "upstream removed or renamed CPU backend sources" in log and "ggml-cpu/vec.cpp" in log
+    assert "site_scons/lsone/sourcelists.py" in log
+    assert (repo / "sources.lock").read_bytes() == before
+
+
+def test_added_server_source_is_picked_up_from_cmake(workspace, http_server):
+    repo, store, tree = workspace
+    cmake = open(os.path.join(tree, "tools/server/CMakeLists.txt")).read()
+    cmake = cmake.replace("    server-schema.cpp\n", "    server-schema.cpp\n    server-extra.cpp\n", 1)
+    ref = serve_tree(http_server, tree, {"tools/server/CMakeLists.txt": cmake.encode(),
+                                         "tools/server/server-extra.cpp": b"int extra;\n"})
+    code, log = run(repo, ref, store)
+    assert code == 0, log
+    assert "server-context: +tools/server/server-extra.cpp" in log
+
+
+@pytest.mark.slow
+def test_bump_from_older_sdist_to_the_pinned_one(workspace):
+    """Real package index: pin 0.3.35, then bump back to 0.3.36 and land on the repository's hash."""
+    repo, store, tree = workspace
+    (repo / "patches" / "0001-license-note.patch").write_text(
+        "--- a/LICENSE\n+++ b/LICENSE\n@@ -1,2 +1,3 @@\n MIT License\n+(as patched by llama-server-one)\n \n")
+    code, log = run(repo, "pip:llama-cpp-python==0.3.35", store)
+    assert code == 0, log
+    older = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
+    code, log = run(repo, "pip:llama-cpp-python==0.3.36", store)
+    assert code == 0, log
+    pinned = load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"]
+    bumped = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
+    assert older.tree_hash != pinned.tree_hash
+    assert (bumped.rev, bumped.tree_hash) == (pinned.rev, pinned.tree_hash)
+    assert bumped.mirrors[0]["url"].endswith(pinned.rev + ".tar.gz")

@@ -1,0 +1,41 @@
+import os
+
+import pytest
+
+from lsone.errors import InputError
+from lsone.sourcelists import CPU_CMAKE, GGML_CPU_ARCH, GGML_CPU_COMMON, cpu_sources
+
+
+def cpu_tree(root, extra_cmake=""):
+    files = GGML_CPU_COMMON + GGML_CPU_ARCH["x86_64"]
+    for rel in files:
+        path = os.path.join(root, "ggml/src", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").close()
+    with open(os.path.join(root, CPU_CMAKE), "w") as f:
+        f.write("list(APPEND GGML_CPU_SOURCES\n" + "\n".join(files) +
+                "\nggml-cpu/arch/riscv/quants.c ggml-cpu/kleidiai/kernels.cpp\n" + extra_cmake + ")\n")
+    return str(root)
+
+
+def test_matching_tree_gives_the_list(tmp_path):
+    assert cpu_sources(cpu_tree(tmp_path), "x86_64") == GGML_CPU_COMMON + GGML_CPU_ARCH["x86_64"]
+
+
+def test_upstream_added_a_source(tmp_path):
+    with pytest.raises(InputError) as e:
+        cpu_sources(cpu_tree(tmp_path, "ggml-cpu/new-kernel.cpp\n"), "x86_64")
+    assert "upstream added CPU backend sources: ggml-cpu/new-kernel.cpp" in str(e.value)
+    assert "site_scons/lsone/sourcelists.py" in str(e.value)
+
+
+def test_upstream_removed_a_source(tmp_path):
+    root = cpu_tree(tmp_path)
+    os.remove(os.path.join(root, "ggml/src/ggml-cpu/ops.cpp"))
+    with pytest.raises(InputError, match="removed or renamed.*\n.*ggml-cpu/ops.cpp"):
+        cpu_sources(root, "x86_64")
+
+
+def test_unknown_machine(tmp_path):
+    with pytest.raises(InputError, match="riscv64"):
+        cpu_sources(cpu_tree(tmp_path), "riscv64")

@@ -21,6 +21,8 @@ def declare_variables(args):
         ("cc", "host C compiler (name or path); empty means auto-detect", ""),
         ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),
+        ("model", "a .gguf file to embed in the executable (started with -m /zip/NAME)", ""),
+        ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
         ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
     )
     return vars
@@ -72,6 +74,21 @@ def quiet_output(env):
     for key, label in (("CCCOMSTR", "CC"), ("CXXCOMSTR", "CXX"), ("ARCOMSTR", "AR"),
                        ("LINKCOMSTR", "LINK"), ("SUBSTFILECOMSTR", "GEN"), ("TEXTFILECOMSTR", "GEN")):
         env[key] = f"{label:5}$TARGET"
+
+
+def zip_epoch():
+    """Zip timestamps: SOURCE_DATE_EPOCH when the caller sets it (the one variable read on
+    purpose, as reproducible-builds.org defines it), else a fixed 1980-01-01."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.isdigit() else 315532800
+
+
+def manifest_flags(env):
+    """The flags, minus the prefix map that names this checkout's path."""
+    flags = {k: [str(f) for f in env.Flatten(env[k])] for k in
+             ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
+    flags["CCFLAGS"] = [f for f in flags["CCFLAGS"] if not f.startswith("-ffile-prefix-map=")]
+    return flags
 
 
 def cpu_count():

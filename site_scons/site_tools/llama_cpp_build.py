@@ -120,6 +120,8 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None):
     for source in sources:
         node = env.File(source)
         rel = node.get_path(env.Dir("#build"))
+        if rel.startswith(".."):  # our own sources, outside build/
+            rel = "ours/" + node.get_path(env.Dir("#"))
         target = f"#build/obj/{rel}.o"
         extra = (overrides or {}).get(source, {})
         objs += env.Object(target, node,
@@ -136,7 +138,7 @@ def _library(env, name, sources, defines, includes, flags=(), overrides=None):
     return env.StaticLibrary(f"#build/lib/{name}", objs)[0]
 
 
-def llama_server(env, src_dir, target="#build/llama-server-one"):
+def llama_server(env, src_dir, target="#build/bin/llama-server"):
     """Declare every library of llama-server and the program; return the program node."""
     src = src_dir.abspath
     gen = "#build/gen"
@@ -162,7 +164,8 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
     quiet_vendor = {x: {"flags": ["-w"]} for x in hash_sources if x.endswith(".c")}
     quiet_vendor[sha1] = {"flags": ["-w", "-x", "c++"], "env": {"CC": env["CXX"], "CFLAGS": env["CXXFLAGS"]}}
 
-    server_inc = [s("tools/server"), s("tools/mtmd"), src] + common_inc
+    runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
+    server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     libs = [
         _library(env, "llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
@@ -180,7 +183,8 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
         _library(env, "vendor-hash", hash_sources, [], [vendor, s("vendor/hash")], overrides=quiet_vendor),
         _library(env, "llama", llama_core + _unity_sources(env, "llama-models", s("src"), llama_models),
                  GGML_USERS + ["LLAMA_BUILD"],
-                 [s("src"), f"{gen}/llama"] + llama_inc),
+                 [s("src"), f"{gen}/llama", runtime] + llama_inc),
+        _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [], [runtime] + ggml_inc),
         _library(env, "ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
         _library(env, "ggml-cpu", lists["ggml-cpu"],
@@ -189,7 +193,7 @@ def llama_server(env, src_dir, target="#build/llama-server-one"):
                  [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc, cpu + openmp),
         _library(env, "ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_OPENMP"],
-                 [s("ggml/src"), f"{gen}/ggml"] + ggml_inc, openmp),
+                 [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
     main_o = _objects(env, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])

@@ -1,0 +1,45 @@
+// llama-server-one: read the zip appended to our own executable.
+//
+// Paths of the form /zip/NAME name entries of that zip. Entries are STORED, so
+// an entry is just a byte range of the executable, which can be read or mapped
+// in place: no copy on disk, no second copy in memory.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace lsone {
+
+struct zip_entry {
+    std::string name;
+    uint64_t    data_offset = 0;  // absolute, from the start of the file
+    uint64_t    size        = 0;
+    uint16_t    method      = 0;  // 0 = STORED
+};
+
+struct zip_archive {
+    std::string            path;
+    std::vector<zip_entry> entries;
+    const zip_entry * find(const std::string & name) const;
+};
+
+// The running executable's own file.
+std::string self_exe_path();
+
+// Reads the central directory (zip64 included). Returns false with err set when
+// the file has data appended after its executable image that is not a readable
+// zip. A file with nothing appended gives true and no entries.
+bool read_zip(const std::string & path, zip_archive & out, std::string & err);
+
+// The executable's own archive, read once. Exits with a message if it is damaged.
+const zip_archive & self_zip();
+
+// "/zip/NAME" -> the executable, and the data range of the STORED entry NAME.
+// Returns false (with err) for a missing, compressed or misaligned entry.
+bool is_zip_path(const char * path);
+bool resolve_zip_path(const std::string & path, std::string & file, uint64_t & offset, uint64_t & size,
+                      uint64_t alignment, std::string & err);
+
+}  // namespace lsone

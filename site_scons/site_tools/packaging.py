@@ -1,0 +1,116 @@
+"""SCons tool: package the linked server into build/llama-server-one.
+
+ArgsFile writes the embedded /zip/.args; ZipEmbed appends a deterministic
+aligned zip (args, model, manifest) to the linked executable. Both are cheap
+function actions, so a change to the model or the args reruns only them: no
+compile and no link.
+"""
+
+import hashlib
+import json
+import os
+
+import SCons.Errors
+from SCons.Script import Action, Builder
+
+from lsone.argsfile import compose_embedded_args
+from lsone.errors import InputError
+from lsone.treehash import file_sha256
+from lsone.zipembed import append_zip, check_gguf
+
+
+def _read(node):
+    with open(node.abspath, encoding="utf-8") as f:
+        return f.read()
+
+
+def _write_args(target, source, env):
+    user = _read(source[1]) if len(source) > 1 else None
+    try:
+        text = compose_embedded_args(_read(source[0]), env["ARGS_FROM_BUILD"], user,
+                                     user_origin=env.get("ARGS_USER_LABEL", "args=FILE"))
+    except InputError as e:
+        raise SCons.Errors.BuildError(errstr=str(e))
+    with open(target[0].abspath, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _zip_embed(target, source, env):
+    """source[0] is the linked executable; the rest are entries named by ZIP_NAMES."""
+    exe = source[0].abspath
+    entries, inputs = {}, {}
+    for name, node in zip(env["ZIP_NAMES"], source[1:]):
+        if name.lower().endswith(".gguf"):
+            try:
+                check_gguf(node.abspath, label=f"model {node}")
+            except InputError as e:
+                raise SCons.Errors.BuildError(errstr=str(e))
+        entries[name] = node.abspath
+        inputs[name] = "sha256-" + file_sha256(node.abspath)
+    manifest = dict(env["MANIFEST"])
+    manifest["executable"] = {"sha256": "sha256-" + file_sha256(exe), "note": "before the zip was appended"}
+    manifest["entries"] = inputs
+    entries["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"])
+    size = os.path.getsize(target[0].abspath)
+    if size >= 4 << 30:
+        print(f"warning: {target[0]} is {size / (1 << 30):.1f} GiB; Windows will not run executables over "
+              "4 GiB. Keep the model beside the executable instead, with -m in llama-server-one.args.")
+
+
+def model_entry(env, path):
+    """Validate model=PATH while reading SConscripts, so a bad file fails before any work."""
+    if not path:
+        return []
+    node = env.File(path)
+    if not os.path.isfile(node.abspath):
+        raise SCons.Errors.UserError(f"model={path}: no such file\n  fix: pass the path of a .gguf file")
+    try:
+        check_gguf(node.abspath, label=f"model={path}")
+    except InputError as e:
+        raise SCons.Errors.UserError(str(e))
+    return [node]
+
+
+def package(env, program, model=None, user_args=None, target="#build/llama-server-one", **overrides):
+    """Declare the args file and the packaged executable; return the packaged node."""
+    models = model_entry(env, model)
+    names = [os.path.basename(m.abspath) for m in models]
+    build_args = []
+    if names:
+        build_args += ["-m", f"/zip/{names[0]}"]
+    args_sources = [env.File("#assets/default.args")]
+    if user_args:
+        if not os.path.isfile(env.File(user_args).abspath):
+            raise SCons.Errors.UserError(f"args={user_args}: no such file")
+        args_sources.append(env.File(user_args))
+    args_file = env.ArgsFile("#build/package/.args", args_sources, ARGS_FROM_BUILD=build_args,
+                             ARGS_USER_LABEL=f"args={user_args}")
+    # Large models: re-hash only when their timestamp moves.
+    pack_env = env.Clone(**overrides)
+    pack_env.Decider("content-timestamp")
+    return pack_env.ZipEmbed(target, [program[0], args_file[0]] + models, ZIP_NAMES=[".args"] + names)
+
+
+def generate(env):
+    env["BUILDERS"]["ArgsFile"] = Builder(action=Action(_write_args, "$ARGSCOMSTR", varlist=["ARGS_FROM_BUILD"]))
+    env["BUILDERS"]["ZipEmbed"] = Builder(action=Action(_zip_embed, "$ZIPCOMSTR",
+                                                        varlist=["ZIP_NAMES", "ZIP_EPOCH", "MANIFEST"]))
+    env.AddMethod(package, "Package")
+    env.AddMethod(lambda env, *a: manifest(*a), "PackageManifest")
+    env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", ZIP_EPOCH=315532800, MANIFEST={})
+
+
+def exists(env):
+    return True
+
+
+def manifest(provenance, toolchain_identity, flags):
+    """The provenance every package carries: inputs by hash, no machine paths."""
+    tool = {k: v for k, v in toolchain_identity.items() if k not in ("cc", "cxx")}
+    for role in ("cc", "cxx"):
+        info = toolchain_identity.get(role, {})
+        tool[role] = {k: v for k, v in info.items() if k != "path"}
+    flags_text = json.dumps(flags, sort_keys=True)
+    return dict(provenance, toolchain=tool,
+                flags={"values": flags, "sha256": "sha256-" + hashlib.sha256(flags_text.encode()).hexdigest()})

@@ -105,9 +105,12 @@ bool read_zip(const std::string & path, zip_archive & out, std::string & err) {
         err = "cannot read the end of " + path;
         return false;
     }
+    // A real record's comment runs exactly to the end of the file, and it lies after the
+    // executable image, whose code may well contain the signature's bytes.
+    const uint64_t search_from = image_end > file_size - tail_len ? image_end - (file_size - tail_len) : 0;
     int64_t eocd = -1;
-    for (int64_t i = (int64_t) tail_len - 22; i >= 0; i--) {
-        if (u32(&tail[i]) == SIG_EOCD) {
+    for (int64_t i = (int64_t) tail_len - 22; i >= (int64_t) search_from; i--) {
+        if (u32(&tail[i]) == SIG_EOCD && (uint64_t) i + 22 + u16(&tail[i + 20]) == tail_len) {
             eocd = i;
             break;
         }
@@ -128,7 +131,7 @@ bool read_zip(const std::string & path, zip_archive & out, std::string & err) {
         unsigned char loc[20], rec[56];
         if (eocd_at < 20 || !read_at(f.get(), eocd_at - 20, loc, 20) || u32(loc) != SIG_LOCATOR64 ||
             !read_at(f.get(), u64(loc + 8), rec, 56) || u32(rec) != SIG_EOCD64) {
-            err = path + ": zip64 end-of-central-directory records are missing or damaged";
+            err = path + ": zip64 end-of-central-directory records are missing (the file is truncated or damaged)";
             return false;
         }
         count = u64(rec + 32);
@@ -136,7 +139,7 @@ bool read_zip(const std::string & path, zip_archive & out, std::string & err) {
         cd_offset = u64(rec + 48);
     }
     if (cd_offset > file_size || cd_size > file_size - cd_offset) {
-        err = path + ": the zip's central directory lies outside the file (truncated or damaged)";
+        err = path + ": the zip's central directory lies outside the file (the file is truncated or damaged)";
         return false;
     }
     std::vector<unsigned char> cd(cd_size);

@@ -9,6 +9,7 @@ or offsets need them. Entries are sorted and carry a fixed timestamp and fixed
 permissions, so the same inputs give the same bytes.
 """
 
+import collections
 import os
 import shutil
 import struct
@@ -67,7 +68,7 @@ class _Entry:
     def __init__(self, name, source):
         self.name = normalize_name(name)
         self.source = source  # a path, or bytes
-        self.offset = self.size = self.crc = 0
+        self.offset = self.data_offset = self.size = self.crc = 0
 
 
 def _copy_stream(src, out):
@@ -95,6 +96,7 @@ def _write_entry(out, entry, dostime, dosdate):
         if pad:
             extra += struct.pack("<HH", _PAD_ID, pad - 4) + b"\0" * (pad - 4)
     header_at = out.tell()
+    entry.data_offset = header_at + 30 + len(name) + len(extra)
     out.write(b"\0" * (30 + len(name) + len(extra)))
     if isinstance(entry.source, bytes):
         entry.crc, entry.size = zlib.crc32(entry.source), len(entry.source)
@@ -136,8 +138,7 @@ def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH):
     Returns {name: (data_offset, size)} of the written entries.
     """
     items = [_Entry(name, source) for name, source in entries.items()]
-    names = [i.name for i in items]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, c in collections.Counter(i.name for i in items).items() if c > 1)
     if dupes:
         raise InputError("zip entries", "duplicate names after normalisation", found=", ".join(dupes))
     items.sort(key=lambda i: i.name.encode("utf-8"))
@@ -163,10 +164,4 @@ def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH):
             out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_start, 0))
     os.chmod(tmp, 0o755)
     os.replace(tmp, output)
-    result = {}
-    for item in items:
-        with open(output, "rb") as f:
-            f.seek(item.offset + 26)
-            name_len, extra_len = struct.unpack("<HH", f.read(4))
-        result[item.name] = (item.offset + 30 + name_len + extra_len, item.size)
-    return result
+    return {item.name: (item.data_offset, item.size) for item in items}

@@ -120,7 +120,7 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None):
     for source in sources:
         node = env.File(source)
         rel = node.get_path(env.Dir("#build"))
-        if rel.startswith(".."):  # our own sources, outside build/
+        if rel.startswith("..") or os.path.isabs(rel):  # our own sources, outside build/
             rel = "ours/" + node.get_path(env.Dir("#"))
         target = f"#build/obj/{rel}.o"
         extra = (overrides or {}).get(source, {})
@@ -166,6 +166,9 @@ def llama_server(env, src_dir, target="#build/bin/llama-server"):
 
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
+    runtime_lib = _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
+                           [runtime] + ggml_inc)
+    env["LSONE_RUNTIME_LIB"] = runtime_lib
     libs = [
         _library(env, "llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
@@ -184,7 +187,7 @@ def llama_server(env, src_dir, target="#build/bin/llama-server"):
         _library(env, "llama", llama_core + _unity_sources(env, "llama-models", s("src"), llama_models),
                  GGML_USERS + ["LLAMA_BUILD"],
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
-        _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [], [runtime] + ggml_inc),
+        runtime_lib,
         _library(env, "ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
         _library(env, "ggml-cpu", lists["ggml-cpu"],
@@ -206,7 +209,19 @@ def llama_server(env, src_dir, target="#build/bin/llama-server"):
     return program
 
 
+def runtime_test_programs(env):
+    """Small programs that expose runtime/'s parser and zip reader to pytest."""
+    runtime = env.Dir("#runtime")
+    lib = env["LSONE_RUNTIME_LIB"]  # the drivers pull in only the parser and the zip reader
+    programs = []
+    for name in ("args_dump", "zip_dump"):
+        objs = _objects(env, [env.File(f"#runtime/tests/{name}.cpp")], [], [runtime])
+        programs += env.Program(f"#build/tests/{name}", objs, LIBS=[lib])
+    return programs
+
+
 def generate(env):
+    env.AddMethod(runtime_test_programs, "RuntimeTestPrograms")
     env.Tool("textfile")
     env.AddMethod(llama_server, "LlamaServer")
 

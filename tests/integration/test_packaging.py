@@ -1,0 +1,168 @@
+"""The packaged executable: embedded model and args, layered args files, /zip/ mapping."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+
+import pytest
+
+from conftest import REPO
+from integration.conftest import SERVER, free_port, run_scons
+
+
+@pytest.fixture(scope="module")
+def packaged(tiny_model, tmp_path_factory):
+    """build/llama-server-one with the tiny model inside, copied to a directory of its own."""
+    out = run_scons(f"model={tiny_model}").stdout
+    assert "ZIP  build/llama-server-one" in out
+    home = tmp_path_factory.mktemp("packaged")
+    exe = home / "llama-server-one"
+    shutil.copy(SERVER, exe)
+    yield exe
+    run_scons()  # back to the default package for the other tests
+
+
+def start(exe, args=(), adjacent=None):
+    if adjacent is not None:
+        (exe.parent / "llama-server-one.args").write_text(adjacent)
+    log = open(exe.parent / "server.log", "w")
+    return subprocess.Popen([str(exe), *args], cwd=exe.parent, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_health(proc, port, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"server exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"no server on port {port}")
+
+
+def get_json(port, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def entry_data_offset(path, name):
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+    return info.header_offset + 30 + name_len + extra_len, info.file_size
+
+
+def test_no_arguments_serves_the_embedded_model(packaged):
+    port = free_port()
+    proc = start(packaged, adjacent=f"--port {port}\n")
+    try:
+        wait_health(proc, port)
+        body = get_json(port, "/completion", {"prompt": "Hi", "n_predict": 4})
+        assert body["tokens_predicted"] > 0
+        assert [m["id"] for m in get_json(port, "/v1/models")["data"]] == ["/zip/tiny-random-llama.gguf"]
+        # The model is read in place: a shared read-only mapping of the executable at the entry's range.
+        start_at, size = entry_data_offset(packaged, "tiny-random-llama.gguf")
+        maps = [line.split() for line in open(f"/proc/{proc.pid}/maps") if line.rstrip().endswith(str(packaged))]
+        shared = [(int(m[2], 16), m) for m in maps if m[1].startswith("r--s")]
+        assert shared and all(start_at <= off < start_at + size for off, _ in shared), maps
+    finally:
+        stop(proc)
+
+
+def test_command_line_beats_adjacent_file(packaged):
+    adjacent_port, cli_port = free_port(), free_port()
+    proc = start(packaged, ["--port", str(cli_port)], adjacent=f"--port {adjacent_port}\n")
+    try:
+        wait_health(proc, cli_port)
+    finally:
+        stop(proc)
+
+
+def test_placeholder_puts_command_line_before_the_file(packaged):
+    file_port, cli_port = free_port(), free_port()
+    proc = start(packaged, ["--port", str(cli_port)], adjacent=f"# ports\n... --port {file_port}\n")
+    try:
+        wait_health(proc, file_port)  # the file's --port follows the command line's, so it wins
+    finally:
+        stop(proc)
+
+
+def test_without_mmap_still_loads_from_the_zip(packaged):
+    port = free_port()
+    proc = start(packaged, ["--load-mode", "none"], adjacent=f"--port {port}\n")  # upstream's --no-mmap
+    try:
+        wait_health(proc, port)
+        assert get_json(port, "/completion", {"prompt": "Hi", "n_predict": 2})["tokens_predicted"] > 0
+        maps = [line for line in open(f"/proc/{proc.pid}/maps") if line.rstrip().endswith(str(packaged))]
+        assert not any(line.split()[1].startswith("r--s") for line in maps)  # read, not mapped
+    finally:
+        stop(proc)
+
+
+def test_zip_is_listed_and_aligned(packaged):
+    with zipfile.ZipFile(packaged) as zf:
+        names = zf.namelist()
+        assert names == [".args", "manifest.json", "tiny-random-llama.gguf"]
+        manifest = json.loads(zf.read("manifest.json"))
+        args = zf.read(".args").decode()
+    assert entry_data_offset(packaged, "tiny-random-llama.gguf")[0] % 65536 == 0
+    assert "-m\n/zip/tiny-random-llama.gguf" in args and "--host 127.0.0.1" in args
+    assert manifest["llama.cpp"]["rev"].startswith("0c1e5709")
+    assert set(manifest["patches"]) == {p for p in os.listdir(os.path.join(REPO, "patches")) if p.endswith(".patch")}
+    assert manifest["entries"]["tiny-random-llama.gguf"].startswith("sha256-")
+    assert REPO not in json.dumps(manifest)
+    if shutil.which("unzip"):
+        listing = subprocess.run(["unzip", "-l", str(packaged)], stdout=subprocess.PIPE, text=True).stdout
+        assert "tiny-random-llama.gguf" in listing
+
+
+def test_malformed_adjacent_args_file_names_file_and_line(packaged):
+    proc = start(packaged, adjacent="--port 1\n--alias 'unterminated\n")
+    assert proc.wait(timeout=30) == 2
+    log = (packaged.parent / "server.log").read_text()
+    assert f"{packaged}.args:2: unterminated single quote" in log
+
+
+def test_truncated_executable_is_reported(packaged, tmp_path):
+    cut = tmp_path / "llama-server-one"
+    data = packaged.read_bytes()
+    cut.write_bytes(data[:len(data) - 200_000])
+    cut.chmod(0o755)
+    result = subprocess.run([str(cut)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "truncated or damaged" in result.stdout
+
+
+def test_non_gguf_model_is_refused_by_the_build(tmp_path):
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"<html>not a model</html>")
+    result = run_scons(f"model={bad}", check=False)
+    assert result.returncode != 0
+    assert f"model={bad}: is not a GGUF model" in result.stdout and "expected: a file starting with the bytes 'GGUF'" in result.stdout
+
+
+def test_model_change_repackages_without_compiling(packaged, tmp_path):
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from tiny_model import write_tiny_model
+    other = write_tiny_model(os.path.join(REPO, "build", "llama.cpp", "gguf-py"), str(tmp_path / "other.gguf"), seed=7)
+    out = run_scons(f"model={other}").stdout
+    assert "ZIP  build/llama-server-one" in out
+    for tool in ("CC ", "CXX ", "LINK ", "AR "):
+        assert f"\n{tool}" not in out, out

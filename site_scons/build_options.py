@@ -22,6 +22,7 @@ def declare_variables(args):
         ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),
         ("model", "a .gguf file to embed in the executable (started with -m /zip/NAME)", ""),
+        ("ui", "web UI to embed: a directory of static files (served at /), or none", "none"),
         ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
         ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
     )

@@ -72,13 +72,37 @@ def model_entry(env, path):
     return [node]
 
 
-def package(env, program, model=None, user_args=None, target="#build/llama-server-one", **overrides):
+def ui_entries(env, ui):
+    """ui=DIR: every file under DIR as ui/<path>; ui=none: nothing."""
+    if not ui or ui == "none":
+        return [], []
+    root = env.Dir(ui).abspath
+    if not os.path.isdir(root):
+        raise SCons.Errors.UserError(f"ui={ui}: not a directory\n  fix: pass a directory of static files "
+                                     "(with index.html), or ui=none")
+    names, nodes = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            names.append("ui/" + os.path.relpath(path, root).replace(os.sep, "/"))
+            nodes.append(env.File(path))
+    if "ui/index.html" not in names:
+        raise SCons.Errors.UserError(f"ui={ui}: no index.html at the top of the directory\n"
+                                     "  fix: point ui= at the directory that holds index.html")
+    return names, nodes
+
+
+def package(env, program, model=None, user_args=None, ui=None, target="#build/llama-server-one", **overrides):
     """Declare the args file and the packaged executable; return the packaged node."""
     models = model_entry(env, model)
     names = [os.path.basename(m.abspath) for m in models]
+    ui_names, ui_nodes = ui_entries(env, ui)
     build_args = []
     if names:
         build_args += ["-m", f"/zip/{names[0]}"]
+    if ui_names:
+        build_args += ["--path", "/zip/ui"]
     args_sources = [env.File("#assets/default.args")]
     if user_args:
         if not os.path.isfile(env.File(user_args).abspath):
@@ -89,7 +113,8 @@ def package(env, program, model=None, user_args=None, target="#build/llama-serve
     # Large models: re-hash only when their timestamp moves.
     pack_env = env.Clone(**overrides)
     pack_env.Decider("content-timestamp")
-    return pack_env.ZipEmbed(target, [program[0], args_file[0]] + models, ZIP_NAMES=[".args"] + names)
+    return pack_env.ZipEmbed(target, [program[0], args_file[0]] + models + ui_nodes,
+                             ZIP_NAMES=[".args"] + names + ui_names)
 
 
 def generate(env):

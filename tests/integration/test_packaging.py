@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import zipfile
 
@@ -16,9 +17,19 @@ from integration.conftest import SERVER, free_port, run_scons
 
 
 @pytest.fixture(scope="module")
-def packaged(tiny_model, tmp_path_factory):
-    """build/llama-server-one with the tiny model inside, copied to a directory of its own."""
-    out = run_scons(f"model={tiny_model}").stdout
+def custom_ui(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    (root / "index.html").write_text("<!doctype html><title>custom</title><p>custom UI from the zip</p>")
+    (root / "assets").mkdir()
+    (root / "assets" / "app.js").write_text("console.log('custom');\n")
+    (root / "assets" / "style.css").write_text("body { color: #333 }\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def packaged(tiny_model, custom_ui, tmp_path_factory):
+    """build/llama-server-one with the tiny model and a custom UI inside, in a directory of its own."""
+    out = run_scons(f"model={tiny_model}", f"ui={custom_ui}").stdout
     assert "ZIP  build/llama-server-one" in out
     home = tmp_path_factory.mktemp("packaged")
     exe = home / "llama-server-one"
@@ -86,6 +97,35 @@ def test_no_arguments_serves_the_embedded_model(packaged):
         stop(proc)
 
 
+def get_raw(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def test_ui_manifest_and_model_facts_are_served(packaged):
+    port = free_port()
+    proc = start(packaged, adjacent=f"--port {port}\n")
+    try:
+        wait_health(proc, port)
+        status, ctype, body = get_raw(port, "/")
+        assert (status, ctype) == (200, "text/html; charset=utf-8") and b"custom UI from the zip" in body
+        assert get_raw(port, "/assets/app.js")[:2] == (200, "text/javascript; charset=utf-8")
+        assert get_raw(port, "/assets/style.css")[:2] == (200, "text/css; charset=utf-8")
+        assert get_raw(port, "/assets/missing.js")[0] == 404
+        props = get_json(port, "/props")["llama_server_one"]
+        assert props["llama.cpp"]["rev"] == "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
+        assert props["entries"]["tiny-random-llama.gguf"].startswith("sha256-")
+        meta = get_json(port, "/v1/models")["data"][0]["meta"]
+        assert meta["general"]["general.name"] == "tiny-random-llama"
+        assert meta["general"]["general.architecture"] == "llama"
+        assert meta["n_ctx_train"] == 256 and meta["n_params"] > 0 and meta["size"] > 0
+    finally:
+        stop(proc)
+
+
 def test_command_line_beats_adjacent_file(packaged):
     adjacent_port, cli_port = free_port(), free_port()
     proc = start(packaged, ["--port", str(cli_port)], adjacent=f"--port {adjacent_port}\n")
@@ -119,7 +159,8 @@ def test_without_mmap_still_loads_from_the_zip(packaged):
 def test_zip_is_listed_and_aligned(packaged):
     with zipfile.ZipFile(packaged) as zf:
         names = zf.namelist()
-        assert names == [".args", "manifest.json", "tiny-random-llama.gguf"]
+        assert names == [".args", "manifest.json", "tiny-random-llama.gguf",
+                         "ui/assets/app.js", "ui/assets/style.css", "ui/index.html"]
         manifest = json.loads(zf.read("manifest.json"))
         args = zf.read(".args").decode()
     assert entry_data_offset(packaged, "tiny-random-llama.gguf")[0] % 65536 == 0
@@ -158,11 +199,14 @@ def test_non_gguf_model_is_refused_by_the_build(tmp_path):
     assert f"model={bad}: is not a GGUF model" in result.stdout and "expected: a file starting with the bytes 'GGUF'" in result.stdout
 
 
-def test_model_change_repackages_without_compiling(packaged, tmp_path):
+def test_model_change_repackages_without_compiling(packaged, custom_ui, tmp_path):
     sys.path.insert(0, os.path.join(REPO, "tests"))
     from tiny_model import write_tiny_model
     other = write_tiny_model(os.path.join(REPO, "build", "llama.cpp", "gguf-py"), str(tmp_path / "other.gguf"), seed=7)
-    out = run_scons(f"model={other}").stdout
+    out = run_scons(f"model={other}", f"ui={custom_ui}").stdout
     assert "ZIP  build/llama-server-one" in out
     for tool in ("CC ", "CXX ", "LINK ", "AR "):
         assert f"\n{tool}" not in out, out
+    (custom_ui / "assets" / "app.js").write_text("console.log('changed');\n")
+    out = run_scons(f"model={other}", f"ui={custom_ui}").stdout
+    assert "ZIP  build/llama-server-one" in out and "\nCXX " not in out and "\nLINK " not in out

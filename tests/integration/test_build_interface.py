@@ -19,7 +19,8 @@ def test_unknown_variable_lists_known_ones():
     result = run_scons("toolchian=host", check=False)
     assert result.returncode != 0
     assert "unknown variable(s): toolchian" in result.stdout
-    assert "known variables: cache_dir, cc, cpu, cxx, offline, store, toolchain, verbose" in result.stdout
+    assert ("known variables: args, cache_dir, cc, cpu, cxx, llama_cpp, model, offline, store, toolchain, "
+            "ui, verbose") in result.stdout
 
 
 def test_offline_with_cold_store_lists_the_missing_input(tmp_path):
@@ -44,7 +45,7 @@ def test_swapping_the_compiler_rebuilds(server_binary, tmp_path):
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     result = run_scons("-n", f"cc={wrapper_dir / 'gcc'}", f"cxx={wrapper_dir / 'g++'}")
     assert "CXX  build/obj/llama.cpp/common/arg.cpp.o" in result.stdout
-    assert "LINK build/llama-server-one" in result.stdout
+    assert "LINK build/bin/llama-server" in result.stdout and "ZIP  build/llama-server-one" in result.stdout
 
 
 def test_clean_keeps_the_store(server_binary):
@@ -55,6 +56,6 @@ def test_clean_keeps_the_store(server_binary):
     assert store_root and os.path.isdir(store_root)
     entries = sorted(os.listdir(store_root))
     out = run_scons("-c", "-n").stdout
-    assert "Removed build/llama-server-one" in out
+    assert "Removed build/llama-server-one" in out and "Removed build/bin/llama-server" in out
     assert store_root not in out
     assert sorted(os.listdir(store_root)) == entries

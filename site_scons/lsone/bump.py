@@ -18,7 +18,7 @@ from .errors import InputError
 from .fetch import fetch_source_tree, fetch_tree_from_mirrors
 from .lockfile import SourcePin, load_sources_lock, write_sources_lock
 from .patching import classify, parse_patch_output, list_patches, require_patch_tool
-from .sourcelists import all_source_lists
+from .sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
 
 GITHUB_ARCHIVE = "https://github.com/ggml-org/llama.cpp/archive/{ref}.tar.gz"
 PIP_PACKAGE = "llama-cpp-python"
@@ -98,12 +98,18 @@ def changed_files(old_tree, new_tree, paths):
 
 
 def source_list_changes(old_tree, new_tree, machine):
-    """Per target, the sources upstream added or removed; raises with a fix if ours no longer fit."""
-    old, new = all_source_lists(old_tree, machine), all_source_lists(new_tree, machine)
+    """Per target, the sources upstream added or removed. The new tree must fit the build's
+    lists (InputError with the fix otherwise); an old tree that predates a target is fine."""
+    new = all_source_lists(new_tree, machine)
     report = []
     for target in sorted(new):
-        added = sorted(set(new[target]) - set(old.get(target, [])))
-        removed = sorted(set(old.get(target, [])) - set(new[target]))
+        try:
+            old = set(all_source_lists(old_tree, machine)[target]) if target == "ggml-cpu" else \
+                set(target_sources(old_tree, *CMAKE_TARGETS[target]))
+        except InputError:
+            old = set()
+        added = sorted(set(new[target]) - old)
+        removed = sorted(old - set(new[target]))
         if added or removed:
             report.append(f"  {target}: " + ", ".join([f"+{a}" for a in added] + [f"-{r}" for r in removed]))
     return report

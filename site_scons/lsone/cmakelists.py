@@ -62,8 +62,8 @@ class CMakeListsReader:
         path = os.path.join(self.source_root, relpath)
         if not os.path.isfile(path):
             raise InputError(relpath, "upstream CMake file is missing from the source tree",
-                             fix="the llama.cpp layout changed; update the source lists in "
-                                 "site_scons/site_tools/llama_cpp_build.py")
+                             fix="the llama.cpp layout changed; update CMAKE_TARGETS in "
+                                 "site_scons/lsone/sourcelists.py")
         cur_dir = os.path.dirname(path)
         variables = dict(variables or {})
         variables["CMAKE_CURRENT_SOURCE_DIR"] = [cur_dir]
@@ -107,7 +107,7 @@ def target_sources(source_root, cmake_file, target):
     if target not in reader.targets:
         raise InputError(cmake_file, f"upstream no longer declares the target '{target}'",
                          found=", ".join(sorted(reader.targets)) or "no targets",
-                         fix="update the target table in site_scons/site_tools/llama_cpp_build.py")
+                         fix="update CMAKE_TARGETS in site_scons/lsone/sourcelists.py")
     sources = [s for s in reader.targets[target] if s.endswith(SOURCE_SUFFIXES)]
     missing = [s for s in sources if not os.path.isfile(os.path.join(source_root, s))]
     if missing:

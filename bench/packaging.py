@@ -1,0 +1,90 @@
+"""Packaging benchmark: repackaging with the real gemma-3-270m model against `cp`, and startup
+to the first token / peak RSS with the model embedded against the same model as a plain file.
+
+    python3 bench/packaging.py [--runs 3]
+
+Goals: repackaging <= 1.5x cp; embedded startup and RSS <= 1.05x the plain file.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, gemma_model, log, scratch, timed  # noqa: E402
+from inference import free_port  # noqa: E402
+
+SCONS = [sys.executable, "-m", "SCons", "-Q"]
+
+
+def first_token(exe, args, cwd):
+    """Seconds from spawn to the first generated token's response, and peak RSS in KiB."""
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen([exe, "--port", str(port), "-t", "2", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.02)
+        req = urllib.request.Request(url + "/completion", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"prompt": "Hello", "n_predict": 1}).encode())
+        urllib.request.urlopen(req, timeout=120).read()
+        elapsed = time.monotonic() - started
+        with open(f"/proc/{proc.pid}/status") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+        return elapsed, rss
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    model = gemma_model()
+    work = scratch("packaging")
+    copy_to = os.path.join(work, "copy.gguf")
+
+    log("repackaging: scons model=<gemma> after a model-less build, against cp of the model")
+    subprocess.run(SCONS, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    cp_times, pack_times = [], []
+    for _ in range(args.runs):
+        cp_times.append(timed(["cp", model, copy_to])[0])
+        os.remove(copy_to)
+        pack_times.append(timed(SCONS + [f"model={model}"], cwd=REPO)[0])
+        subprocess.run(SCONS, cwd=REPO, check=True, stdout=subprocess.DEVNULL)  # back to no model
+    subprocess.run(SCONS + [f"model={model}"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    packaged = os.path.join(work, "llama-server-one")
+    shutil.copy(os.path.join(REPO, "build", "llama-server-one"), packaged)
+    subprocess.run(SCONS, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+
+    log("startup to first token and peak RSS: embedded model against -m plain file")
+    embedded, plain = [], []
+    for _ in range(args.runs):
+        embedded.append(first_token(packaged, [], work))
+        plain.append(first_token(packaged, ["-m", model], work))
+    med = lambda xs: statistics.median(xs)  # noqa: E731
+    rows = [("repackage 253 MB model (s)", med(pack_times), med(cp_times), "cp"),
+            ("spawn to first token (s)", med([e[0] for e in embedded]), med([p[0] for p in plain]), "plain -m"),
+            ("peak RSS (KiB)", med([e[1] for e in embedded]), med([p[1] for p in plain]), "plain -m")]
+    print(f"\n{'measure (median)':30} {'ours':>10} {'peer':>10} {'ratio':>7}  peer")
+    for name, ours, peer, label in rows:
+        print(f"{name:30} {ours:10.2f} {peer:10.2f} {ours / peer:6.2f}x  {label}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

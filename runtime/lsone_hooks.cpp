@@ -10,6 +10,11 @@
 #include <mutex>
 #include <stdexcept>
 
+#if defined(__unix__) || defined(__APPLE__)
+#    include <sys/mman.h>
+#    include <unistd.h>
+#endif
+
 namespace {
 
 // mmap needs page-aligned offsets; packaging aligns GGUF data to 64 KiB.
@@ -54,6 +59,17 @@ bool lsone_gguf_from_zip(const char * fname, const struct gguf_init_params & par
         std::fprintf(stderr, "llama-server-one: cannot open %s\n", file.c_str());
         return true;
     }
+#if defined(_POSIX_MAPPED_FILES)
+    // Parse the header from a mapping of the entry: only the pages it touches are read,
+    // and the many small reads of a large vocabulary cost no system calls.
+    void * view = mmap(nullptr, (size_t) size, PROT_READ, MAP_SHARED, fileno(f), (off_t) base);
+    if (view != MAP_FAILED) {
+        *result = gguf_init_from_buffer(view, (size_t) size, params);
+        munmap(view, (size_t) size);
+        std::fclose(f);
+        return true;
+    }
+#endif
     zip_reader reader = {f, base, size};
     *result = gguf_init_from_callback(read_entry, &reader, 0, size, params);
     std::fclose(f);

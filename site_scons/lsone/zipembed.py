@@ -82,7 +82,29 @@ def _copy_stream(src, out):
         out.write(chunk)
 
 
-def _write_entry(out, entry, dostime, dosdate):
+def copy_range(src_path, out, size):
+    """Copy a whole file to out's position in the kernel (copy_file_range), else by chunks."""
+    out.flush()
+    with open(src_path, "rb") as src:
+        if hasattr(os, "copy_file_range"):
+            try:
+                done, offset = 0, out.tell()
+                while done < size:
+                    n = os.copy_file_range(src.fileno(), out.fileno(), size - done, done, offset + done)
+                    if n == 0:
+                        break
+                    done += n
+                out.seek(offset + done)
+                if done == size:
+                    return
+                src.seek(done)
+            except OSError:
+                src.seek(0)
+                out.seek(offset)
+        shutil.copyfileobj(src, out, _CHUNK)
+
+
+def _write_entry(out, entry, dostime, dosdate, known_crc=None):
     entry.offset = out.tell()
     name = entry.name.encode("utf-8")
     size_hint = len(entry.source) if isinstance(entry.source, bytes) else os.path.getsize(entry.source)
@@ -101,6 +123,10 @@ def _write_entry(out, entry, dostime, dosdate):
     if isinstance(entry.source, bytes):
         entry.crc, entry.size = zlib.crc32(entry.source), len(entry.source)
         out.write(entry.source)
+    elif known_crc is not None:
+        # The CRC is known from an earlier packaging of the same bytes: let the kernel copy.
+        copy_range(entry.source, out, size_hint)
+        entry.crc, entry.size = known_crc, os.path.getsize(entry.source)
     else:
         with open(entry.source, "rb") as src:
             entry.crc, entry.size = _copy_stream(src, out)
@@ -132,11 +158,13 @@ def _central_record(entry, dostime, dosdate):
                        0o100644 << 16, offset) + name + extra
 
 
-def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH):
+def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH, known_crcs=None):
     """Write output = executable + a zip of entries {name: path or bytes}.
 
-    Returns {name: (data_offset, size)} of the written entries.
+    known_crcs {name: crc32} skips reading those files in Python (the caller vouches for
+    the bytes, e.g. by content hash). Returns {name: (data_offset, size, crc32)}.
     """
+    known_crcs = known_crcs or {}
     items = [_Entry(name, source) for name, source in entries.items()]
     dupes = sorted(n for n, c in collections.Counter(i.name for i in items).items() if c > 1)
     if dupes:
@@ -145,10 +173,9 @@ def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH):
     dostime, dosdate = dos_datetime(epoch)
     tmp = output + ".tmp"
     with open(tmp, "wb") as out:
-        with open(executable, "rb") as exe:
-            shutil.copyfileobj(exe, out, _CHUNK)
+        copy_range(executable, out, os.path.getsize(executable))
         for item in items:
-            _write_entry(out, item, dostime, dosdate)
+            _write_entry(out, item, dostime, dosdate, known_crcs.get(item.name))
         cd_start = out.tell()
         for item in items:
             out.write(_central_record(item, dostime, dosdate))
@@ -164,4 +191,4 @@ def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH):
             out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_start, 0))
     os.chmod(tmp, 0o755)
     os.replace(tmp, output)
-    return {item.name: (item.data_offset, item.size) for item in items}
+    return {item.name: (item.data_offset, item.size, item.crc) for item in items}

@@ -38,7 +38,13 @@ def _write_args(target, source, env):
 def _zip_embed(target, source, env):
     """source[0] is the linked executable; the rest are entries named by ZIP_NAMES."""
     exe = source[0].abspath
-    entries, inputs = {}, {}
+    crc_cache_path = os.path.join(os.path.dirname(target[0].abspath), "package", "crc32-by-sha256.json")
+    try:
+        with open(crc_cache_path) as f:
+            crc_cache = json.load(f)
+    except (OSError, ValueError):
+        crc_cache = {}
+    entries, inputs, known = {}, {}, {}
     for name, node in zip(env["ZIP_NAMES"], source[1:]):
         if name.lower().endswith(".gguf"):
             try:
@@ -46,12 +52,19 @@ def _zip_embed(target, source, env):
             except InputError as e:
                 raise SCons.Errors.BuildError(errstr=str(e))
         entries[name] = node.abspath
-        inputs[name] = "sha256-" + file_sha256(node.abspath)
+        digest = "sha256-" + node.get_csig()  # SCons' content signature is the file's sha256
+        inputs[name] = digest
+        if digest in crc_cache:
+            known[name] = crc_cache[digest]
     manifest = dict(env["MANIFEST"])
     manifest["executable"] = {"sha256": "sha256-" + file_sha256(exe), "note": "before the zip was appended"}
     manifest["entries"] = inputs
     entries["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"])
+    written = append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"], known_crcs=known)
+    crc_cache.update({inputs[n]: written[n][2] for n in inputs})
+    with open(crc_cache_path + ".tmp", "w") as f:
+        json.dump(crc_cache, f)
+    os.replace(crc_cache_path + ".tmp", crc_cache_path)
     size = os.path.getsize(target[0].abspath)
     if size >= 4 << 30:
         print(f"warning: {target[0]} is {size / (1 << 30):.1f} GiB; Windows will not run executables over "

@@ -104,6 +104,53 @@ def gemma_model(store_dir=None):
         return store.insert_file(staged, GEMMA["name"], GEMMA["sha256"], origin=GEMMA["package"])
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post_json(url, body):
+    import json
+    import urllib.request
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        return json.loads(resp.read())
+
+
+class Server:
+    """A llama-server process on a free loopback port, healthy on entry, stopped on exit."""
+
+    def __init__(self, binary, args, cwd=None):
+        import urllib.request
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(self.port), *args], cwd=cwd,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{binary} exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.02)
+
+    def peak_rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def scratch(prefix):
     return tempfile.mkdtemp(prefix=f"lsone-bench-{prefix}-")
 

@@ -8,17 +8,13 @@ and the ratios ours/upstream (goal: >= 1.00 on both speeds).
 """
 
 import argparse
-import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, cmake_build, full_upstream_tree, gemma_model, log, pin_and_store, scratch  # noqa: E402
+from common import (REPO, Server, cmake_build, full_upstream_tree, gemma_model, log, pin_and_store,  # noqa: E402
+                    post_json, scratch)
 
 PARAGRAPH = ("The history of computing is a story of abstraction layered on abstraction. Early machines "
              "were programmed by rewiring panels; later, stored programs let the same hardware run many "
@@ -43,42 +39,13 @@ def upstream_server():
     return binary
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=600) as resp:
-        return json.loads(resp.read())
-
-
 def run_server(binary, model, requests):
-    port = free_port()
-    proc = subprocess.Popen([binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", "2",
-                             "-tb", "2", "-c", "2048", "-np", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
+    with Server(binary, ["-m", model, "-t", "2", "-tb", "2", "-c", "2048", "-np", "1"]) as server:
         body = {"prompt": PROMPT, "n_predict": 128, "temperature": 0, "cache_prompt": False,
                 "ignore_eos": True, "seed": 1}
-        post(url + "/completion", dict(body, n_predict=8))  # warm-up
-        timings = [post(url + "/completion", body)["timings"] for _ in range(requests)]
-        with open(f"/proc/{proc.pid}/status") as f:
-            rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-        return timings, rss
-    finally:
-        proc.terminate()
-        proc.wait()
+        post_json(server.url + "/completion", dict(body, n_predict=8))  # warm-up
+        timings = [post_json(server.url + "/completion", body)["timings"] for _ in range(requests)]
+        return timings, server.peak_rss_kib()
 
 
 def main():

@@ -7,7 +7,6 @@ Goals: repackaging <= 1.5x cp; embedded startup and RSS <= 1.05x the plain file.
 """
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -15,40 +14,18 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, gemma_model, log, scratch, timed  # noqa: E402
-from inference import free_port  # noqa: E402
+from common import REPO, Server, gemma_model, log, post_json, scratch, timed  # noqa: E402
 
 SCONS = [sys.executable, "-m", "SCons", "-Q"]
 
 
 def first_token(exe, args, cwd):
     """Seconds from spawn to the first generated token's response, and peak RSS in KiB."""
-    port = free_port()
-    started = time.monotonic()
-    proc = subprocess.Popen([exe, "--port", str(port), "-t", "2", *args], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.02)
-        req = urllib.request.Request(url + "/completion", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"prompt": "Hello", "n_predict": 1}).encode())
-        urllib.request.urlopen(req, timeout=120).read()
-        elapsed = time.monotonic() - started
-        with open(f"/proc/{proc.pid}/status") as f:
-            rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-        return elapsed, rss
-    finally:
-        proc.terminate()
-        proc.wait()
+    with Server(exe, ["-t", "2", *args], cwd=cwd) as server:
+        post_json(server.url + "/completion", {"prompt": "Hello", "n_predict": 1})
+        return time.monotonic() - server.started, server.peak_rss_kib()
 
 
 def main():

@@ -71,6 +71,15 @@ def stop(proc):
     proc.wait(timeout=20)
 
 
+def serves_on(exe, expected_port, args=(), adjacent=None):
+    """Start exe and check it listens on expected_port, which the layers should have chosen."""
+    proc = start(exe, args, adjacent)
+    try:
+        wait_health(proc, expected_port)
+    finally:
+        stop(proc)
+
+
 def entry_data_offset(path, name):
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(name)
@@ -128,20 +137,13 @@ def test_ui_manifest_and_model_facts_are_served(packaged):
 
 def test_command_line_beats_adjacent_file(packaged):
     adjacent_port, cli_port = free_port(), free_port()
-    proc = start(packaged, ["--port", str(cli_port)], adjacent=f"--port {adjacent_port}\n")
-    try:
-        wait_health(proc, cli_port)
-    finally:
-        stop(proc)
+    serves_on(packaged, cli_port, ["--port", str(cli_port)], adjacent=f"--port {adjacent_port}\n")
 
 
 def test_placeholder_puts_command_line_before_the_file(packaged):
     file_port, cli_port = free_port(), free_port()
-    proc = start(packaged, ["--port", str(cli_port)], adjacent=f"# ports\n... --port {file_port}\n")
-    try:
-        wait_health(proc, file_port)  # the file's --port follows the command line's, so it wins
-    finally:
-        stop(proc)
+    # The file's --port follows the command line's, so it wins.
+    serves_on(packaged, file_port, ["--port", str(cli_port)], adjacent=f"# ports\n... --port {file_port}\n")
 
 
 def test_without_mmap_still_loads_from_the_zip(packaged):

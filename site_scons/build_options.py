@@ -21,10 +21,12 @@ def declare_variables(args):
         ("cc", "host C compiler (name or path); empty means auto-detect", ""),
         ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),
-        ("model", "a .gguf file to embed in the executable (started with -m /zip/NAME)", ""),
+        ("model", "model to embed (started with -m /zip/NAME): a name from models.lock or a .gguf path", ""),
         ("ui", "web UI to embed: a directory of static files (served at /), or none", "none"),
         ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
         ("cache_limit", "for `scons prune-cache`: the size to prune cache_dir to (e.g. 2G)", "2G"),
+        ("url", "for `scons add-model`: the https URL of a .gguf file", ""),
+        ("license", "for `scons add-model`: the model's license, recorded in models.lock", ""),
         ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
     )
     return vars
@@ -55,8 +57,39 @@ def run_command(command, env, repo, arguments):
         return run_bump(env, repo)
     if command == "prune-cache":
         return run_prune_cache(env)
+    if command in ("add-model", "verify-store"):
+        return run_model_command(command, env, repo)
     from verify import verify_rebuild
     return verify_rebuild(repo, arguments)
+
+
+def run_model_command(command, env, repo):
+    from lsone.errors import InputError
+    from lsone.fetch import fetch_source_tree
+    from lsone.lockfile import load_sources_lock
+    from lsone.models import add_model
+    from lsone.store import Store
+
+    store = Store(env["store"])
+    log = lambda m: print(f"[{command}] {m}", flush=True)  # noqa: E731
+    try:
+        if command == "verify-store":
+            problems = store.verify(log=log)
+            for p in problems:
+                log(f"CORRUPT {p}")
+            log(f"{len(problems)} problem(s) in {store.root}" + ("; delete those entries to re-fetch them"
+                                                                if problems else ""))
+            return 1 if problems else 0
+        if not env["url"]:
+            raise SCons.Errors.UserError("scons add-model needs url=https://.../NAME.gguf (and license=...)")
+        pin = load_sources_lock(os.path.join(repo, "sources.lock"))["llama.cpp"]
+        tree = fetch_source_tree(pin, store, log=log)
+        add_model(os.path.join(repo, "models.lock"), env["url"], store, os.path.join(tree, "gguf-py"),
+                  license=env["license"], log=log)
+        return 0
+    except InputError as e:
+        log(str(e))
+        return 1
 
 
 def run_prune_cache(env):

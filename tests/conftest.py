@@ -4,6 +4,7 @@ import http.server
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -16,7 +17,7 @@ def pytest_configure(config):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves self.server.routes: path -> bytes, or path -> (status,) or ('drop', bytes, cut)."""
+    """Serves self.server.routes: path -> bytes, an HTTP status, ('drop', bytes, cut) or ('slow', bytes, delay)."""
 
     def log_message(self, *args):
         pass
@@ -27,6 +28,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if route is None:
             self.send_error(404)
             return
+        if isinstance(route, tuple) and route[0] == "slow":
+            _, body, delay = route
+            time.sleep(delay)
+            route = body
         if isinstance(route, tuple) and route[0] == "drop":
             _, body, cut = route
             first = not any(p == self.path for p, _ in self.server.requests[:-1])
@@ -59,6 +64,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def http_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.handle_error = lambda request, address: None  # clients that time out on purpose
     server.routes = {}
     server.requests = []
     server.url = f"http://127.0.0.1:{server.server_address[1]}"

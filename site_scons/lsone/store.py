@@ -79,6 +79,43 @@ class Store:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    META = ".lsone-entry.json"  # inside each entry: what it is and the hash it must have
+
+    @staticmethod
+    def _write_meta(entry_dir, meta):
+        import json
+        with open(os.path.join(entry_dir, Store.META), "w") as f:
+            json.dump(meta, f, sort_keys=True)
+
+    def verify(self, log=print):
+        """Re-hash every entry; return the list of problems (empty when all is well)."""
+        import json
+        from .treehash import file_sha256
+        problems = []
+        if not os.path.isdir(self.root):
+            return problems
+        for entry in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, entry)
+            if entry.startswith(".") or not os.path.isdir(path):
+                continue
+            if not os.path.exists(os.path.join(path, self.META)):
+                log(f"?   {entry}: no metadata (stored by an older version); delete it to have it fetched again")
+                continue
+            try:
+                with open(os.path.join(path, self.META)) as f:
+                    meta = json.load(f)
+                if meta["kind"] == "tree":
+                    actual = tree_hash(path, meta.get("include"))
+                else:
+                    actual = "sha256-" + file_sha256(os.path.join(path, meta["name"]))
+            except (OSError, ValueError, KeyError) as e:
+                problems.append(f"{entry}: unreadable ({e})")
+                continue
+            if actual != meta["hash"]:
+                problems.append(f"{entry}: expected {meta['hash']}, found {actual}")
+            log(f"{'ok ' if actual == meta['hash'] else 'BAD'} {entry}")
+        return problems
+
     def insert_file(self, staged_file, name, expected_sha256, origin="?"):
         """Verify one staged file by sha256 and move it into the store as <entry>/<name>."""
         from .treehash import file_sha256
@@ -93,6 +130,7 @@ class Store:
         holder = staged_file + ".entry"
         os.makedirs(holder)
         os.rename(staged_file, os.path.join(holder, name))
+        self._write_meta(holder, {"name": name, "kind": "file", "hash": expected_sha256})
         try:
             os.rename(holder, final)
         except OSError:
@@ -112,6 +150,7 @@ class Store:
                              fix="the mirror served different files; if the pin is wrong, "
                                  "update it with the bump command, otherwise try another mirror")
         make_read_only(staged_tree)
+        self._write_meta(staged_tree, {"name": name, "kind": "tree", "hash": expected_hash, "include": include})
         final = self.path_for(name, expected_hash)
         try:
             os.rename(staged_tree, final)

@@ -15,6 +15,7 @@ from SCons.Script import Action, Builder
 
 from lsone.argsfile import compose_embedded_args
 from lsone.errors import InputError
+from lsone.models import check_free_space
 from lsone.treehash import file_sha256
 from lsone.zipembed import append_zip, check_gguf
 
@@ -56,6 +57,12 @@ def _zip_embed(target, source, env):
         inputs[name] = digest
         if digest in crc_cache:
             known[name] = crc_cache[digest]
+    try:
+        check_free_space(os.path.dirname(target[0].abspath),
+                         os.path.getsize(exe) + sum(os.path.getsize(p) for p in entries.values()),
+                         f"packaging {target[0]}")
+    except InputError as e:
+        raise SCons.Errors.BuildError(errstr=str(e))
     manifest = dict(env["MANIFEST"])
     manifest["executable"] = {"sha256": "sha256-" + file_sha256(exe), "note": "before the zip was appended"}
     manifest["entries"] = inputs

@@ -79,13 +79,13 @@ class Store:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    META = ".lsone-entry.json"  # inside each entry: what it is and the hash it must have
-
     @staticmethod
-    def _write_meta(entry_dir, meta):
+    def _write_meta(final, meta):
+        """Beside each entry, <entry>.json: what it is and the hash it must have (for verify)."""
         import json
-        with open(os.path.join(entry_dir, Store.META), "w") as f:
+        with open(final + ".json.tmp", "w") as f:
             json.dump(meta, f, sort_keys=True)
+        os.replace(final + ".json.tmp", final + ".json")
 
     def verify(self, log=print):
         """Re-hash every entry; return the list of problems (empty when all is well)."""
@@ -98,11 +98,11 @@ class Store:
             path = os.path.join(self.root, entry)
             if entry.startswith(".") or not os.path.isdir(path):
                 continue
-            if not os.path.exists(os.path.join(path, self.META)):
+            if not os.path.exists(path + ".json"):
                 log(f"?   {entry}: no metadata (stored by an older version); delete it to have it fetched again")
                 continue
             try:
-                with open(os.path.join(path, self.META)) as f:
+                with open(path + ".json") as f:
                     meta = json.load(f)
                 if meta["kind"] == "tree":
                     actual = tree_hash(path, meta.get("include"))
@@ -130,7 +130,7 @@ class Store:
         holder = staged_file + ".entry"
         os.makedirs(holder)
         os.rename(staged_file, os.path.join(holder, name))
-        self._write_meta(holder, {"name": name, "kind": "file", "hash": expected_sha256})
+        self._write_meta(final, {"name": name, "kind": "file", "hash": expected_sha256})
         try:
             os.rename(holder, final)
         except OSError:
@@ -150,8 +150,8 @@ class Store:
                              fix="the mirror served different files; if the pin is wrong, "
                                  "update it with the bump command, otherwise try another mirror")
         make_read_only(staged_tree)
-        self._write_meta(staged_tree, {"name": name, "kind": "tree", "hash": expected_hash, "include": include})
         final = self.path_for(name, expected_hash)
+        self._write_meta(final, {"name": name, "kind": "tree", "hash": expected_hash, "include": include})
         try:
             os.rename(staged_tree, final)
         except OSError:

@@ -16,7 +16,7 @@ def staged_tree(path, content="hello"):
 
 
 def store_entries(store):
-    return sorted(n for n in os.listdir(store.root) if not n.startswith("."))
+    return sorted(n for n in os.listdir(store.root) if not n.startswith(".") and not n.endswith(".json"))
 
 
 def test_insert_verifies_and_renames_atomically(tmp_path):

@@ -5,6 +5,7 @@ import os
 import re
 import sys
 import time
+import uuid
 import zipfile
 
 import pytest
@@ -46,7 +47,9 @@ def test_fresh_checkout_with_warm_cache_runs_no_compiler(warm_cache, tmp_path):
     patch = os.path.join(checkout, "patches", "0001-server-main-layered-args.patch")
     text = open(patch).read()
     assert "embedded, adjacent, command line" in text
-    open(patch, "w").write(text.replace("embedded, adjacent, command line", "embedded, adjacent, command-line"))
+    # A fresh byte each run: the shared cache must not already hold the result.
+    marker = f"embedded, adjacent, command line ({uuid.uuid4().hex[:8]})"
+    open(patch, "w").write(text.replace("embedded, adjacent, command line", marker))
     out, _ = build(checkout, warm_cache)
     assert compiled(out) == ["build/obj/llama.cpp/tools/server/main.cpp.o"], out[-3000:]
     with zipfile.ZipFile(os.path.join(checkout, "build", "llama-server-one")) as zf:

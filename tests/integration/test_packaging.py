@@ -39,8 +39,12 @@ def packaged(tiny_model, custom_ui, tmp_path_factory):
 
 
 def start(exe, args=(), adjacent=None):
+    """Run exe in its directory; adjacent is the text of llama-server-one.args (None: no file)."""
+    adjacent_file = exe.parent / "llama-server-one.args"
     if adjacent is not None:
-        (exe.parent / "llama-server-one.args").write_text(adjacent)
+        adjacent_file.write_text(adjacent)
+    elif adjacent_file.exists():
+        adjacent_file.unlink()
     log = open(exe.parent / "server.log", "w")
     return subprocess.Popen([str(exe), *args], cwd=exe.parent, stdout=log, stderr=subprocess.STDOUT)
 
@@ -232,7 +236,8 @@ def test_unusable_gguf_entry_is_a_clear_error(tiny_model, tmp_path, compress, pr
 
 
 def test_version_output_shows_the_manifest(packaged):
-    out = subprocess.run([str(packaged), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, timeout=30).stdout
+    proc = start(packaged, ["--version"])
+    assert proc.wait(timeout=30) == 0
+    out = (packaged.parent / "server.log").read_text()
     assert "llama-server-one manifest (/zip/manifest.json):" in out
     assert '"rev": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"' in out and "commit 0c1e570" in out

@@ -59,3 +59,10 @@ def test_clean_keeps_the_store(server_binary):
     assert "Removed build/llama-server-one" in out and "Removed build/bin/llama-server" in out
     assert store_root not in out
     assert sorted(os.listdir(store_root)) == entries
+
+
+def test_cpu_portable_targets_the_baseline_isa(server_binary):
+    out = run_scons("-n", "verbose=1", "cpu=portable").stdout
+    cpu_lines = [line for line in out.splitlines() if "ggml/src/ggml-cpu/ops.cpp" in line and " -c " in line]
+    assert cpu_lines and all("-march=x86-64" in line or "-march=armv8-a" in line for line in cpu_lines)
+    assert "-march=native" not in out

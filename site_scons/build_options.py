@@ -22,7 +22,8 @@ def declare_variables(args):
         ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),
         ("model", "model to embed (started with -m /zip/NAME): a name from models.lock or a .gguf path", ""),
-        ("ui", "web UI to embed: a directory of static files (served at /), or none", "none"),
+        ("ui", "web UI to embed, served at /: upstream (llama.cpp's, built with npm), a directory of "
+               "static files, or none", "upstream"),
         ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
         ("cache_limit", "for `scons prune-cache`: the size to prune cache_dir to (e.g. 2G)", "2G"),
         ("url", "for `scons add-model`: the https URL of a .gguf file", ""),

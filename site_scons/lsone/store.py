@@ -138,6 +138,23 @@ class Store:
                 raise
         return os.path.join(final, name)
 
+    def insert_output(self, staged_dir, name, input_hash):
+        """Store a built output under the hash of its inputs (what Nix calls input-addressed).
+
+        Its content hash is recorded beside it, so `verify-store` can tell if it changes later.
+        """
+        content = tree_hash(staged_dir)
+        make_read_only(staged_dir)
+        final = self.path_for(name, input_hash)
+        self._write_meta(final, {"name": name, "kind": "tree", "hash": content, "include": None,
+                                 "inputs": input_hash})
+        try:
+            os.rename(staged_dir, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+        return final
+
     def insert_tree(self, staged_tree, name, expected_hash, include=None, origin="?"):
         """Verify staged_tree against expected_hash and move it into the store.
 

@@ -72,7 +72,11 @@ def get_json(port, path, body=None):
 
 def stop(proc):
     proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a browser may hold a streaming request open
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def serves_on(exe, expected_port, args=(), adjacent=None):

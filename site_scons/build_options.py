@@ -53,6 +53,34 @@ def choose_toolchain(requested, log=print):
     return "host"
 
 
+def check_offline_inputs(env, repo):
+    """offline=1: name every input the store lacks at once, instead of failing on the first."""
+    from lsone.lockfile import load_sources_lock
+    from lsone.models import ModelPin, load_models_lock, resolve_model
+    from lsone.store import Store
+    from lsone.treehash import tree_hash
+
+    store = Store(env["store"])
+    missing = []
+    pin = load_sources_lock(os.path.join(repo, "sources.lock"))["llama.cpp"]
+    tree = store.path_for(pin.name, pin.tree_hash)
+    if not os.path.isdir(tree):
+        missing.append(f"llama.cpp {pin.rev[:12]} ({pin.tree_hash})")
+    if env["model"]:
+        model = resolve_model(env["model"], load_models_lock(os.path.join(repo, "models.lock")))
+        if isinstance(model, ModelPin) and not store.has(model.name, model.sha256):
+            missing.append(f"model {model.name} ({model.sha256})")
+    if env["ui"] == "upstream":
+        if not os.path.isdir(tree):
+            missing.append("the built web UI (ui=upstream; its source comes with llama.cpp)")
+        elif not store.has("llama-ui-dist", tree_hash(os.path.join(tree, "tools", "ui"))):
+            missing.append("the built web UI (ui=upstream; npm would build it)")
+    if missing:
+        raise SCons.Errors.UserError(
+            "offline=1: these inputs are not in the store " + store.root + ":\n  - " + "\n  - ".join(missing) +
+            "\n  fix: run once without offline=1, point store= at a warm store, or pass ui=none / model=PATH")
+
+
 def run_command(command, env, repo, arguments):
     if command == "bump":
         return run_bump(env, repo)

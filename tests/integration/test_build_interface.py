@@ -23,11 +23,15 @@ def test_unknown_variable_lists_known_ones():
             "offline, store, toolchain, ui, url, verbose") in result.stdout
 
 
-def test_offline_with_cold_store_lists_the_missing_input(tmp_path):
-    result = run_scons("offline=1", f"store={tmp_path / 'empty-store'}", "-n", check=False)
+def test_offline_with_cold_store_lists_the_missing_inputs(tmp_path):
+    result = run_scons("offline=1", f"store={tmp_path / 'empty-store'}", "model=gemma-3-270m-q4_k_m.gguf", "-n",
+                       check=False)
     assert result.returncode != 0
-    assert "llama.cpp: not in the store and offline=1 forbids fetching" in result.stdout
-    assert "sha256-" in result.stdout
+    out = result.stdout
+    assert "offline=1: these inputs are not in the store" in out
+    assert "- llama.cpp 0c1e57098bba (sha256-" in out
+    assert "- model gemma-3-270m-q4_k_m.gguf (sha256-a5fd3b62" in out
+    assert "- the built web UI (ui=upstream" in out
 
 
 def test_caller_environment_does_not_leak_into_the_build(server_binary):

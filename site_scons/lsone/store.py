@@ -125,34 +125,30 @@ class Store:
             raise InputError(name, f"sha256 mismatch for the file from {origin}",
                              expected=expected_sha256, found=actual,
                              fix="the mirror served different bytes; try another mirror or re-check the pin")
-        os.chmod(staged_file, 0o444)
-        final = self.path_for(name, expected_sha256)
         holder = staged_file + ".entry"
         os.makedirs(holder)
         os.rename(staged_file, os.path.join(holder, name))
-        self._write_meta(final, {"name": name, "kind": "file", "hash": expected_sha256})
-        try:
-            os.rename(holder, final)
-        except OSError:
-            if not os.path.isdir(final):
-                raise
-        return os.path.join(final, name)
+        meta = {"name": name, "kind": "file", "hash": expected_sha256}
+        return os.path.join(self._place(holder, self.path_for(name, expected_sha256), meta), name)
 
     def insert_output(self, staged_dir, name, input_hash):
         """Store a built output under the hash of its inputs (what Nix calls input-addressed).
 
         Its content hash is recorded beside it, so `verify-store` can tell if it changes later.
         """
-        content = tree_hash(staged_dir)
+        meta = {"name": name, "kind": "tree", "hash": tree_hash(staged_dir), "include": None, "inputs": input_hash}
+        return self._place(staged_dir, self.path_for(name, input_hash), meta)
+
+    def _place(self, staged_dir, final, meta):
+        """Read-only, described, then renamed into place: readers never see half an entry."""
         make_read_only(staged_dir)
-        final = self.path_for(name, input_hash)
-        self._write_meta(final, {"name": name, "kind": "tree", "hash": content, "include": None,
-                                 "inputs": input_hash})
+        self._write_meta(final, meta)
         try:
             os.rename(staged_dir, final)
         except OSError:
             if not os.path.isdir(final):
                 raise
+            # Another process placed the same entry first; ours is redundant.
         return final
 
     def insert_tree(self, staged_tree, name, expected_hash, include=None, origin="?"):
@@ -166,13 +162,5 @@ class Store:
                              expected=expected_hash, found=actual,
                              fix="the mirror served different files; if the pin is wrong, "
                                  "update it with the bump command, otherwise try another mirror")
-        make_read_only(staged_tree)
-        final = self.path_for(name, expected_hash)
-        self._write_meta(final, {"name": name, "kind": "tree", "hash": expected_hash, "include": include})
-        try:
-            os.rename(staged_tree, final)
-        except OSError:
-            if not os.path.isdir(final):
-                raise
-            # Another process inserted the same verified tree first; ours is redundant.
-        return final
+        meta = {"name": name, "kind": "tree", "hash": expected_hash, "include": include}
+        return self._place(staged_tree, self.path_for(name, expected_hash), meta)

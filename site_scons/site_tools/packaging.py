@@ -130,9 +130,9 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
         args_sources.append(env.File(user_args))
     args_file = env.ArgsFile("#build/package/.args", args_sources, ARGS_FROM_BUILD=build_args,
                              ARGS_USER_LABEL=f"args={user_args}")
-    # Large models: re-hash only when their timestamp moves.
+    # Plain content signatures (not content-timestamp): an args file rewritten within the same
+    # second must still count as changed; that costs one hash of the model per run.
     pack_env = env.Clone(**overrides)
-    pack_env.Decider("content-timestamp")
     packaged = pack_env.ZipEmbed(target, [program[0], args_file[0]] + models + ui_nodes,
                                  ZIP_NAMES=[".args"] + names + ui_names)
     pack_env.NoCache(packaged)  # cheap to redo, and a model would bloat the CacheDir

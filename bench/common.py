@@ -4,7 +4,6 @@ Benchmarks compare against their peer in the same run and print ratios; they are
 """
 
 import glob
-import hashlib
 import os
 import resource
 import shutil
@@ -143,10 +142,3 @@ def copy_checkout(dest):
         shutil.copy2(os.path.join(REPO, rel), target)
     return dest
 
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,6 +1,5 @@
 """`scons verify`: rebuild from scratch in a temporary directory and compare, like `nix build --check`."""
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -8,15 +7,11 @@ import sys
 import tempfile
 
 from lsone.compare import first_difference
+from lsone.treehash import file_sha256
 
 # What a build reads from the checkout; build/ and caches are deliberately left behind.
 CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock")
 PATH_VARIABLES = ("model", "args", "ui", "store")
-
-
-def _sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _scons(cwd, args):
@@ -47,12 +42,12 @@ def verify_rebuild(repo, arguments):
         theirs = os.path.join(tmp, "build", "llama-server-one")
         difference = first_difference(ours, theirs)
         if difference is None:
-            print(f"[verify] OK: a clean rebuild gives the same bytes, sha256 {_sha256(ours)}")
+            print(f"[verify] OK: a clean rebuild gives the same bytes, sha256 {file_sha256(ours)}")
             return 0
         kept = tempfile.mkdtemp(prefix="lsone-verify-mismatch-")
         shutil.copy2(theirs, os.path.join(kept, "llama-server-one"))
         print(f"[verify] MISMATCH: {difference}\n"
-              f"  ours:    {ours} (sha256 {_sha256(ours)})\n"
-              f"  rebuild: {kept}/llama-server-one (sha256 {_sha256(theirs)})\n"
+              f"  ours:    {ours} (sha256 {file_sha256(ours)})\n"
+              f"  rebuild: {kept}/llama-server-one (sha256 {file_sha256(theirs)})\n"
               f"  inspect: diffoscope {ours} {kept}/llama-server-one")
         return 1

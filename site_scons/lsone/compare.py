@@ -1,12 +1,8 @@
 """Say where two builds of llama-server-one first differ: a zip entry or an ELF section."""
 
-import hashlib
+import filecmp
 import struct
 import zipfile
-
-
-def _sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def zip_start(path):
@@ -38,25 +34,30 @@ def elf_sections(data):
 
 
 def first_difference(a_path, b_path):
-    """None when the files are identical, else a sentence naming the first difference."""
-    with open(a_path, "rb") as f:
-        a = f.read()
-    with open(b_path, "rb") as f:
-        b = f.read()
-    if a == b:
+    """None when the files are identical, else a sentence naming the first difference.
+
+    Only the executables are read whole; zip entries (which may be GB-sized models) are
+    compared by the CRC and size their central directories record.
+    """
+    if filecmp.cmp(a_path, b_path, shallow=False):
         return None
     a_zip, b_zip = zip_start(a_path), zip_start(b_path)
-    if a[:a_zip] != b[:b_zip]:
-        sa, sb = elf_sections(a[:a_zip]), elf_sections(b[:b_zip])
+    with open(a_path, "rb") as f:
+        a = f.read(a_zip)
+    with open(b_path, "rb") as f:
+        b = f.read(b_zip)
+    if a != b:
+        sa, sb = elf_sections(a), elf_sections(b)
         for name in list(sa) + [n for n in sb if n not in sa]:
             if sa.get(name, (0, None))[1] != sb.get(name, (0, None))[1]:
                 return f"the executables differ first in ELF section {name}"
         return "the executables differ outside their ELF sections (headers or padding)"
     with zipfile.ZipFile(a_path) as za, zipfile.ZipFile(b_path) as zb:
-        na, nb = za.namelist(), zb.namelist()
-        for name in sorted(set(na) | set(nb)):
-            if name not in na or name not in nb:
-                return f"zip entry {name} is only in {'the second' if name not in na else 'the first'} build"
-            if _sha256(za.read(name)) != _sha256(zb.read(name)):
-                return f"the zips differ first in entry {name}"
+        ea = {i.filename: (i.CRC, i.file_size) for i in za.infolist()}
+        eb = {i.filename: (i.CRC, i.file_size) for i in zb.infolist()}
+    for name in sorted(set(ea) | set(eb)):
+        if name not in ea or name not in eb:
+            return f"zip entry {name} is only in {'the second' if name not in ea else 'the first'} build"
+        if ea[name] != eb[name]:
+            return f"the zips differ first in entry {name}"
     return "the zips have the same entries but differ in their headers or layout"

@@ -51,6 +51,7 @@ def fetch_pip_sdist(mirror, workdir, log):
 
 
 FETCHERS = {"url": fetch_url_archive, "pip-sdist": fetch_pip_sdist}
+_SDIST_COMMIT_FILE = "/.git/modules/vendor/llama.cpp/HEAD"
 
 
 def _archive_suffix(url):
@@ -90,8 +91,12 @@ def _write_member(dest_root, rel, data_stream, executable):
     os.chmod(path, 0o755 if executable else 0o644)
 
 
-def extract_tree(archive, dest_root, subdir="", include=None):
-    """Unpack the included regular files of archive/<top>/<subdir>/ into dest_root."""
+def extract_tree(archive, dest_root, subdir="", include=None, facts=None):
+    """Unpack the included regular files of archive/<top>/<subdir>/ into dest_root.
+
+    facts, if given, receives "commit": the llama.cpp commit a llama-cpp-python sdist records
+    in its git metadata. It only names a bumped pin; the build never reads git metadata.
+    """
     count = 0
     if archive.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
@@ -105,6 +110,9 @@ def extract_tree(archive, dest_root, subdir="", include=None):
     else:
         with tarfile.open(archive) as tf:
             for member in tf:
+                if facts is not None and member.isfile() and member.name.endswith(_SDIST_COMMIT_FILE):
+                    commit = tf.extractfile(member).read().decode("ascii", "replace").strip()
+                    facts["commit"] = commit if len(commit) == 40 else None
                 rel = _member_relpath(member.name, subdir)
                 if rel is None or not path_is_included(rel, include):
                     continue
@@ -153,10 +161,10 @@ def fetch_tree_from_mirrors(name, mirrors, include, store, expected_hash=None, l
         try:
             with store.staging(name) as work:
                 archive = FETCHERS[mirror["type"]](mirror, work, log)
-                facts = {"commit": archive_commit(archive)}
+                facts = {}
                 tree = os.path.join(work, "tree")
                 os.makedirs(tree)
-                n = extract_tree(archive, tree, mirror.get("subdir", ""), include)
+                n = extract_tree(archive, tree, mirror.get("subdir", ""), include, facts)
                 log(f"unpacked {n} files; verifying tree hash")
                 want = expected_hash or tree_hash(tree, include)
                 path = store.insert_tree(tree, name, want, include, origin=origin)
@@ -164,22 +172,8 @@ def fetch_tree_from_mirrors(name, mirrors, include, store, expected_hash=None, l
                 return path, want, mirror, facts
         except (http.DownloadError, InputError, OSError, tarfile.TarError, zipfile.BadZipFile) as e:
             log(f"mirror {origin} failed: {e}")
-            failures.append(f"  - {origin}: {e}")
+            failures.append(f"  - {e}" if str(e).startswith(origin) else f"  - {origin}: {e}")
     raise InputError(name, "no mirror produced the pinned tree",
                      expected=expected_hash or "any tree", found="\n" + "\n".join(failures),
                      fix="check your network, or fetch the archive yourself and add it as a mirror")
 
-
-def archive_commit(archive):
-    """The llama.cpp commit recorded in a llama-cpp-python sdist's git metadata, if any.
-
-    Used only to name a bumped pin; the build itself never reads git metadata.
-    """
-    if not archive.endswith(".tar.gz"):
-        return None
-    with tarfile.open(archive) as tf:
-        for member in tf:
-            if member.name.endswith("/.git/modules/vendor/llama.cpp/HEAD") and member.isfile():
-                text = tf.extractfile(member).read().decode("ascii", "replace").strip()
-                return text if len(text) == 40 else None
-    return None

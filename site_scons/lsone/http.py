@@ -77,4 +77,4 @@ def download(url, dest, label=None, attempts=3, backoff=1.0, timeout=(10, 60), s
                 break  # an unknown host will not appear on retry; go to the next mirror
             if attempt < attempts:
                 time.sleep(backoff * 2 ** (attempt - 1))
-    raise DownloadError(f"{url}: {last_error} (after {attempts} attempts)")
+    raise DownloadError(f"{url}: {last_error} (after {attempt} attempt{'s' if attempt > 1 else ''})")

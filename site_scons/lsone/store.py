@@ -7,13 +7,14 @@ reader never sees a partial or unverified entry. `scons -c` never touches it.
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import stat
 import tempfile
 
 from .errors import InputError
-from .treehash import tree_hash
+from .treehash import file_sha256, tree_hash
 
 APP_NAME = "llama-server-one"
 
@@ -82,15 +83,12 @@ class Store:
     @staticmethod
     def _write_meta(final, meta):
         """Beside each entry, <entry>.json: what it is and the hash it must have (for verify)."""
-        import json
         with open(final + ".json.tmp", "w") as f:
             json.dump(meta, f, sort_keys=True)
         os.replace(final + ".json.tmp", final + ".json")
 
     def verify(self, log=print):
         """Re-hash every entry; return the list of problems (empty when all is well)."""
-        import json
-        from .treehash import file_sha256
         problems = []
         if not os.path.isdir(self.root):
             return problems
@@ -118,7 +116,6 @@ class Store:
 
     def insert_file(self, staged_file, name, expected_sha256, origin="?"):
         """Verify one staged file by sha256 and move it into the store as <entry>/<name>."""
-        from .treehash import file_sha256
         actual = "sha256-" + file_sha256(staged_file)
         if actual != expected_sha256:
             os.remove(staged_file)

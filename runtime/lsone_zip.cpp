@@ -11,7 +11,9 @@
 #elif defined(__APPLE__)
 #    include <mach-o/dyld.h>
 #    include <climits>
-#elif !defined(__COSMOPOLITAN__)
+#elif defined(__COSMOPOLITAN__)
+#    include <cosmo.h>  // program_executable_name (declared with -mcosmo)
+#else
 #    include <climits>
 #    include <unistd.h>
 #endif
@@ -61,7 +63,6 @@ const zip_entry * zip_archive::find(const std::string & name) const {
 
 std::string self_exe_path() {
 #if defined(__COSMOPOLITAN__)
-    extern char * program_executable_name;
     return program_executable_name ? program_executable_name : "";
 #elif defined(_WIN32)
     wchar_t wbuf[32768];

@@ -6,6 +6,7 @@ import SCons.Errors
 from SCons.Script import BoolVariable, EnumVariable, Variables
 
 from lsone.store import default_store_root
+from scons_errors import reported
 
 
 def declare_variables(args):
@@ -13,8 +14,12 @@ def declare_variables(args):
     vars.AddVariables(
         EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host",
                      "auto", allowed_values=("auto", "host", "cosmocc")),
-        EnumVariable("cpu", "instruction set: native (like upstream's GGML_NATIVE) or portable "
-                     "(baseline x86-64 / armv8-a)", "native", allowed_values=("native", "portable")),
+        EnumVariable("cpu", "instruction set: native (this CPU, like upstream's GGML_NATIVE; host only), "
+                     "portable (x86-64 K8 / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a); "
+                     "auto is native for host, portable for cosmocc", "auto",
+                     allowed_values=("auto", "native", "portable", "performant")),
+        ("cosmocc", "toolchain=cosmocc: a local cosmocc zip (verified by its pinned sha256) or a directory "
+                    "it was unpacked into; empty fetches the pinned one into the store", ""),
         ("store", "content-addressed store for fetched inputs (kept by scons -c)", default_store_root()),
         ("cache_dir", "SCons CacheDir for built objects; empty disables it", ""),
         BoolVariable("offline", "forbid all network access; inputs must already be in the store", False),
@@ -42,15 +47,39 @@ def reject_unknown(vars):
             "  see `scons -h` for their meaning and defaults")
 
 
-def choose_toolchain(requested, log=print):
-    """Resolve toolchain=auto. cosmocc support has not landed yet, so auto means host."""
+def choose_toolchain(env, repo, log=print):
+    """Resolve toolchain=auto: cosmocc when it is at hand without a download, else host."""
+    requested = env["toolchain"]
+    if requested == "host":
+        if env["cosmocc"]:
+            log(f"note: cosmocc={env['cosmocc']} is ignored because toolchain=host")
+        return "host"
     if requested == "cosmocc":
-        raise SCons.Errors.UserError(
-            "toolchain=cosmocc: not supported yet by this build (tracked as its own issue).\n"
-            "  fix: use toolchain=host, or toolchain=auto which falls back to host")
-    if requested == "auto":
-        log("toolchain=auto: using host (cosmocc support is not built yet)")
+        return "cosmocc"
+    from lsone.cosmocc import available_locally, load_toolchains_lock
+    from lsone.store import Store
+
+    with reported():
+        pin = load_toolchains_lock(os.path.join(repo, "toolchains.lock"))["cosmocc"]
+    if available_locally(env["cosmocc"], pin, Store(env["store"])):
+        log(f"toolchain=auto: using cosmocc ({env['cosmocc'] or 'pinned ' + pin.version + ', in the store'})")
+        return "cosmocc"
+    log(f"toolchain=auto: using host, because {pin.label} is not in the store and cosmocc= is not set.\n"
+        f"  For the portable executable: scons toolchain=cosmocc (downloads {pin.size >> 20} MiB) "
+        f"or scons cosmocc=/path/to/{pin.file}")
     return "host"
+
+
+def resolve_cpu(cpu, toolchain):
+    if cpu == "auto":
+        return "portable" if toolchain == "cosmocc" else "native"
+    if cpu == "native" and toolchain == "cosmocc":
+        raise SCons.Errors.UserError(
+            "cpu=native: refused with toolchain=cosmocc. The executable runs on other machines, and "
+            "cosmocc compiles for two architectures at once, so there is no single native CPU.\n"
+            "  fix: cpu=portable (x86-64 K8 / ARMv8.0, runs everywhere) or cpu=performant "
+            "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)")
+    return cpu
 
 
 def check_offline_inputs(env, repo):
@@ -75,6 +104,12 @@ def check_offline_inputs(env, repo):
             missing.append("the built web UI (ui=upstream; its source comes with llama.cpp)")
         elif not store.has("llama-ui-dist", tree_hash(os.path.join(tree, "tools", "ui"))):
             missing.append("the built web UI (ui=upstream; npm would build it)")
+    if env["toolchain"] == "cosmocc":
+        from lsone.cosmocc import available_locally, load_toolchains_lock
+
+        cosmocc = load_toolchains_lock(os.path.join(repo, "toolchains.lock"))["cosmocc"]
+        if not available_locally(env["cosmocc"], cosmocc, store):
+            missing.append(f"{cosmocc.label} ({cosmocc.sha256}); or pass cosmocc=PATH")
     if missing:
         raise SCons.Errors.UserError(
             "offline=1: these inputs are not in the store " + store.root + ":\n  - " + "\n  - ".join(missing) +

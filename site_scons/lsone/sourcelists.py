@@ -71,7 +71,16 @@ def cpu_sources(src, machine):
 
 
 def all_source_lists(src, machine):
-    """{target: [sources relative to the tree]} for every library of the server."""
+    """{target: [sources relative to the tree]} for every library of the server.
+
+    machine may be a list (a fat build): then "ggml-cpu" holds the common CPU sources and
+    "ggml-cpu:<machine>" each architecture's own.
+    """
     lists = {name: target_sources(src, cmake, target) for name, (cmake, target) in CMAKE_TARGETS.items()}
-    lists["ggml-cpu"] = ["ggml/src/" + f for f in cpu_sources(src, machine)]
+    if isinstance(machine, str):
+        lists["ggml-cpu"] = ["ggml/src/" + f for f in cpu_sources(src, machine)]
+        return lists
+    for m in machine:
+        lists[f"ggml-cpu:{m}"] = ["ggml/src/" + f for f in cpu_sources(src, m) if f in GGML_CPU_ARCH[m]]
+    lists["ggml-cpu"] = ["ggml/src/" + f for f in GGML_CPU_COMMON]
     return lists

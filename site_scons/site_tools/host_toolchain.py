@@ -13,12 +13,16 @@ import subprocess
 
 import SCons.Errors
 
+from compile_flags import release_flags
 from lsone.treehash import file_sha256
 
 CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
 
-# Baseline ISAs: what cpu=portable means per architecture.
-PORTABLE_FLAGS = {"x86_64": ["-march=x86-64", "-mtune=generic"], "aarch64": ["-march=armv8-a"]}
+# What cpu=portable and cpu=performant mean per architecture (cosmocc uses the same levels).
+CPU_LEVELS = {
+    "portable": {"x86_64": ["-march=x86-64", "-mtune=generic"], "aarch64": ["-march=armv8-a"]},
+    "performant": {"x86_64": ["-march=x86-64-v3"], "aarch64": ["-march=armv8.2-a"]},
+}
 
 
 def _run(cmd):
@@ -73,30 +77,26 @@ def toolchain_identity(cc, cxx, cpu):
 def cpu_flags(cpu, machine):
     if cpu == "native":
         return ["-march=native"]
-    if machine not in PORTABLE_FLAGS:
-        raise SCons.Errors.UserError(f"cpu=portable: no baseline ISA known for machine {machine!r}; use cpu=native")
-    return PORTABLE_FLAGS[machine]
+    if machine not in CPU_LEVELS[cpu]:
+        raise SCons.Errors.UserError(f"cpu={cpu}: no flags known for machine {machine!r}; use cpu=native")
+    return CPU_LEVELS[cpu][machine]
 
 
 def generate(env):
     cc, cxx = find_compilers(env)
     cpu = env.get("CPU", "native")
     machine = platform.machine()
-    env.Replace(CC=cc, CXX=cxx, LINK=cxx, SHCC=cc, SHCXX=cxx)
-    env.Replace(AR="ar", ARFLAGS="rcsD", RANLIBCOM="")  # D: no timestamps or uids in archives
-    top = env.Dir("#").abspath
+    env.Replace(CC=cc, CXX=cxx, LINK=cxx, SHCC=cc, SHCXX=cxx, AR="ar")
+    release_flags(env)
     env.Replace(
         CPU_FLAGS=cpu_flags(cpu, machine),
         OPENMP_FLAGS=["-fopenmp"],
-        CFLAGS=["-std=gnu11"],
-        CXXFLAGS=["-std=gnu++17"],
-        # Upstream's Release configuration. The prefix map keeps the checkout path out of the
-        # binary; $( $) keeps it out of build signatures, so checkouts share one CacheDir.
-        CCFLAGS=["-O3", "$(", f"-ffile-prefix-map={top}/=", "$)", "-fno-ident"],
-        CPPDEFINES=["NDEBUG"],
+        OPENMP_DEFINES=["GGML_USE_OPENMP"],
         LINKFLAGS=["-fopenmp"],
         SYSTEM_LIBS=["pthread", "m", "dl"],
         TARGET_MACHINE=machine,
+        TARGET_LABEL=f"{platform.system()} {machine}",
+        BUILD_ROOT="#build",
     )
     identity = toolchain_identity(cc, cxx, cpu)
     env["TOOLCHAIN_IDENTITY"] = identity

@@ -8,7 +8,6 @@ were read from the CMakeLists files; they are not produced by running CMake.
 """
 
 import os
-import platform
 import re
 
 import SCons.Errors
@@ -36,6 +35,8 @@ def upstream_version(src, cmake_file, prefix):
 
 
 def _compiler_label(identity):
+    if identity["kind"] != "host":
+        return f"{identity['kind']} {identity['version']}"
     banner = identity["cc"]["version"]
     family = "Clang" if "clang" in banner.lower() else "GNU"
     return f"{family} {banner.split()[-1]}"
@@ -47,13 +48,12 @@ def _generated_sources(env, src, gen):
     short = pin.rev[:7]
     llama_version = upstream_version(src, "CMakeLists.txt", "LLAMA") + "-dev"
     ggml_version = upstream_version(src, "ggml/CMakeLists.txt", "GGML")
-    system = platform.system()
     subst = {
         "@LLAMA_VERSION@": llama_version, "@LLAMA_BUILD_COMMIT@": short,
         "@GGML_VERSION@": ggml_version, "@GGML_BUILD_COMMIT@": short,
         "@LLAMA_BUILD_NUMBER@": str(pin.extra.get("buildNumber", 0)),
         "@BUILD_COMPILER@": _compiler_label(env["TOOLCHAIN_IDENTITY"]),
-        "@BUILD_TARGET@": f"{system} {env['TARGET_MACHINE']}",
+        "@BUILD_TARGET@": env["TARGET_LABEL"],
     }
     env.Substfile(f"{gen}/ggml/ggml-version.h", f"{src}/ggml/src/ggml-version.h.in", SUBST_DICT=subst)
     env.Substfile(f"{gen}/llama/llama-version.h", f"{src}/src/llama-version.h.in", SUBST_DICT=subst)
@@ -105,8 +105,24 @@ def _unity_sources(env, name, base, sources):
         batch = sources[n:n + UNITY_BATCH]
         lines = [f"// Generated unity batch {n // UNITY_BATCH} of {name}."]
         lines += [f'#include "{os.path.relpath(s, base)}"' for s in batch]
-        units.append(env.Textfile(f"#build/gen/unity/{name}_{n // UNITY_BATCH}.cpp", lines)[0])
+        units.append(env.Textfile(f"{env['BUILD_ROOT']}/gen/unity/{name}_{n // UNITY_BATCH}.cpp", lines)[0])
     return units
+
+
+ARCH_MACROS = {"x86_64": "__x86_64__", "aarch64": "__aarch64__"}
+
+
+def _arch_guarded_sources(env, arch, base, sources):
+    """For a fat compiler, which builds every file for every architecture: a wrapper per
+    architecture-specific file that is empty on the other architectures."""
+    wrappers = []
+    for source in sources:
+        rel = os.path.relpath(source, base)
+        name = rel.replace("/", "-")
+        lines = [f"// Generated: {rel} on {arch} only (the fat compiler builds every file for every arch).",
+                 f"#if defined({ARCH_MACROS[arch]})", f'#include "{rel}"', "#endif"]
+        wrappers.append(env.Textfile(f"{env['BUILD_ROOT']}/gen/fat/{name}", lines)[0])
+    return wrappers
 
 
 def _split(sources, subdir):
@@ -119,33 +135,39 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None):
     objs = []
     for source in sources:
         node = env.File(source)
-        rel = node.get_path(env.Dir("#build"))
+        root = env.Dir(env["BUILD_ROOT"])
+        rel = node.get_path(root if node.is_under(root) else env.Dir("#build"))
         if rel.startswith("..") or os.path.isabs(rel):  # our own sources, outside build/
             rel = "ours/" + node.get_path(env.Dir("#"))
-        target = f"#build/obj/{rel}.o"
+        target = f"#{root.get_path(env.Dir('#'))}/obj/{rel}.o"
         extra = (overrides or {}).get(source, {})
-        objs += env.Object(target, node,
+        built = env.Object(target, node,
                            CPPDEFINES=env["CPPDEFINES"] + defines + extra.get("defines", []),
                            CPPPATH=includes,
                            CCFLAGS=env["CCFLAGS"] + list(flags) + extra.get("flags", []),
                            **extra.get("env", {}))
-    env.Depends(objs, env["TOOLCHAIN_NODE"])
+        objs.append(built[0])  # a fat compiler's .aarch64/ twin rides along as a second target
+    env.Depends(objs, [env["TOOLCHAIN_NODE"]] + env.get("FORCED_INCLUDES", []))  # -include is not scanned
     return objs
 
 
 def _library(env, name, sources, defines, includes, flags=(), overrides=None):
     objs = _objects(env, sources, defines, includes, flags, overrides)
-    return env.StaticLibrary(f"#build/lib/{name}", objs)[0]
+    return env.StaticLibrary(f"{env['BUILD_ROOT']}/lib/{name}", objs)[0]
 
 
-def llama_server(env, src_dir, target="#build/bin/llama-server"):
+def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     """Declare every library of llama-server and the program; return the program node."""
     src = src_dir.abspath
-    gen = "#build/gen"
+    gen = f"{env['BUILD_ROOT']}/gen"
     s = lambda rel: f"{src}/{rel}"  # noqa: E731
-    machine = env["TARGET_MACHINE"]
+    arches = env.get("TARGET_ARCHES") or env["TARGET_MACHINE"]
     with reported():
-        lists = {name: [s(x) for x in files] for name, files in all_source_lists(src, machine).items()}
+        lists = {name: [s(x) for x in files] for name, files in all_source_lists(src, arches).items()}
+    cpu_sources = lists["ggml-cpu"]
+    if not isinstance(arches, str):
+        for arch in arches:
+            cpu_sources += _arch_guarded_sources(env, arch, s("ggml/src"), lists[f"ggml-cpu:{arch}"])
     build_info, ui_cpp = _generated_sources(env, src, gen)
 
     ggml_inc = [s("ggml/include")]
@@ -188,12 +210,12 @@ def llama_server(env, src_dir, target="#build/bin/llama-server"):
         runtime_lib,
         _library(env, "ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
-        _library(env, "ggml-cpu", lists["ggml-cpu"],
-                 GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE",
-                                     "GGML_USE_OPENMP"],
+        _library(env, "ggml-cpu", cpu_sources,
+                 GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
+                 env["OPENMP_DEFINES"],
                  [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc, cpu + openmp),
         _library(env, "ggml-base", lists["ggml-base"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_OPENMP"],
+                 GGML_DIR_DEFINES + ["GGML_BUILD"] + env["OPENMP_DEFINES"],
                  [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
     main_o = _objects(env, lists["llama-server"],
@@ -214,7 +236,7 @@ def runtime_test_programs(env):
     programs = []
     for name in ("args_dump", "zip_dump"):
         objs = _objects(env, [env.File(f"#runtime/tests/{name}.cpp")], [], [runtime])
-        programs += env.Program(f"#build/tests/{name}", objs, LIBS=[lib])
+        programs += env.Program(f"{env['BUILD_ROOT']}/tests/{name}", objs, LIBS=[lib])
     return programs
 
 

@@ -104,7 +104,7 @@ def ui_entries(env, ui):
     return names, nodes
 
 
-def package(env, program, model=None, user_args=None, ui=None, target="#build/llama-server-one", **overrides):
+def package(env, program, model=None, user_args=None, ui=None, target="$BUILD_ROOT/llama-server-one", **overrides):
     """Declare the args file and the packaged executable; return the packaged node."""
     models = model_entry(env, model)
     names = [os.path.basename(m.abspath) for m in models]
@@ -121,7 +121,7 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
         with reported():  # a malformed file fails now, before any compiling
             parse_args_text(_read(env.File(user_args)), f"args={user_args}")
         args_sources.append(env.File(user_args))
-    args_file = env.ArgsFile("#build/package/.args", args_sources, ARGS_FROM_BUILD=build_args,
+    args_file = env.ArgsFile("$BUILD_ROOT/package/.args", args_sources, ARGS_FROM_BUILD=build_args,
                              ARGS_USER_LABEL=f"args={user_args}")
     # Plain content signatures (not content-timestamp): an args file rewritten within the same
     # second must still count as changed; that costs one hash of the model per run.

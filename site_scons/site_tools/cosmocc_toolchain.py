@@ -1,0 +1,115 @@
+"""SCons tool: cosmocc in fat mode, making one Actually Portable Executable (x86_64 + aarch64).
+
+Fat mode, not per-architecture compilers joined by apelink, because cosmoar (which makes
+the static libraries) refuses an object that lacks its .aarch64/ twin, and cosmoc++ already
+runs both compilers, both links and apelink. SCons keeps one node per source; the emitters
+below declare what cosmocc writes beside each output, so CacheDir stores and restores those
+files, and an archive or link reruns when only the aarch64 half changed:
+    -c -o d/x.o        also writes d/.aarch64/x.o
+    cosmoar rcsD d/l.a also writes d/.aarch64/l.a
+    -o d/prog          also writes d/prog.com.dbg (x86_64 ELF) and d/prog.aarch64.elf
+"""
+
+import json
+import os
+
+import SCons.Builder
+import SCons.Errors
+import SCons.Tool
+
+from compile_flags import release_flags
+from lsone.cosmocc import load_toolchains_lock, resolve_cosmocc
+from lsone.store import Store
+from scons_errors import reported
+
+ARCHES = ("x86_64", "aarch64")
+# cpu=portable and cpu=performant, per architecture, through the fat driver's -X prefixes.
+CPU_LEVELS = {
+    "portable": ["-Xx86_64-march=k8", "-Xx86_64-mtune=generic", "-Xaarch64-march=armv8-a"],
+    "performant": ["-Xx86_64-march=x86-64-v3", "-Xaarch64-march=armv8.2-a"],
+}
+
+
+def sidecar_path(path):
+    head, tail = os.path.split(path)
+    return os.path.join(head, ".aarch64", tail)
+
+
+def _sidecar(env, node):
+    return env.File(sidecar_path(node.get_abspath()))
+
+
+def _object_emitter(target, source, env):
+    return target + [_sidecar(env, t) for t in target], source
+
+
+def _library_emitter(target, source, env):
+    env.Depends(target[0], [_sidecar(env, s) for s in source if str(s).endswith(".o")])
+    return target + [_sidecar(env, target[0])], source
+
+
+def _program_emitter(target, source, env):
+    objects = [_sidecar(env, s) for s in source if str(s).endswith(".o")]
+    libraries = [_sidecar(env, lib) for lib in env.Flatten([env.get("LIBS", [])])
+                 if hasattr(lib, "get_abspath") and str(lib).endswith(".a")]
+    env.Depends(target[0], objects + libraries)
+    exe = target[0].get_abspath()
+    stem = exe[:-4] if exe.endswith(".com") else exe
+    return target + [env.File(stem + ".com.dbg"), env.File(stem + ".aarch64.elf")], source
+
+
+def _add_emitters(env):
+    static_obj, _shared_obj = SCons.Tool.createObjBuilders(env)
+    for suffix, emitter in list(static_obj.emitter.items()):
+        static_obj.add_emitter(suffix, SCons.Builder.ListEmitter([emitter, _object_emitter]))
+    env.Append(LIBEMITTER=[_library_emitter], PROGEMITTER=[_program_emitter])
+
+
+def cpu_flags(cpu):
+    if cpu not in CPU_LEVELS:
+        raise SCons.Errors.UserError(f"cpu={cpu}: not available with toolchain=cosmocc; "
+                                     f"use one of {', '.join(sorted(CPU_LEVELS))}")
+    return CPU_LEVELS[cpu]
+
+
+def generate(env):
+    top = env.Dir("#").abspath
+    if " " in top:
+        raise SCons.Errors.UserError(f"toolchain=cosmocc: the checkout path {top!r} contains a space, which "
+                                     "cosmocc's compiler driver refuses in any argument.\n"
+                                     "  fix: clone or move the repository to a path without spaces")
+    with reported():
+        pin = load_toolchains_lock(env.File("#toolchains.lock").abspath)["cosmocc"]
+        toolchain = resolve_cosmocc(env.get("COSMOCC_REQUEST", ""), pin, Store(env.get("STORE_DIR") or None),
+                                    offline=bool(env.get("OFFLINE")), log=lambda m: print(f"[cosmocc] {m}", flush=True))
+    cpu = env.get("CPU", "portable")
+    env.Replace(CC=toolchain.tool("cosmocc"), CXX=toolchain.tool("cosmoc++"), LINK=toolchain.tool("cosmoc++"),
+                AR=toolchain.tool("cosmoar"))
+    # C++ in cosmocc defaults to -fno-exceptions -fno-rtti; llama.cpp needs both.
+    # -mcosmo exposes Cosmopolitan's own APIs (program_executable_name, used by runtime/).
+    # runtime/cosmo_compat.h holds the source fixes; its path stays out of signatures
+    # (FORCED_INCLUDES makes every object depend on its content instead).
+    compat = env.File("#runtime/cosmo_compat.h")
+    release_flags(env, extra_ccflags=["-mcosmo"],
+                  extra_cxxflags=["-fexceptions", "-frtti", "$(", "-include", compat.abspath, "$)"],
+                  mapped_dirs=[toolchain.root])
+    env.Replace(
+        FORCED_INCLUDES=[compat],
+        CPU_FLAGS=cpu_flags(cpu),
+        # cosmocc ships LLVM's libomp; llamafile builds llama.cpp with -fopenmp under cosmocc 4.0.2.
+        OPENMP_FLAGS=["-fopenmp"], OPENMP_DEFINES=["GGML_USE_OPENMP"],
+        LINKFLAGS=["-fopenmp"],
+        SYSTEM_LIBS=[],  # libc, libm, pthreads and dl are all in cosmo's libc
+        TARGET_MACHINE=ARCHES[0],
+        TARGET_ARCHES=list(ARCHES),
+        TARGET_LABEL="Cosmopolitan " + "+".join(ARCHES),
+        BUILD_ROOT="#build/cosmocc",  # apart from host objects, so switching toolchains rebuilds nothing
+    )
+    _add_emitters(env)
+    identity = dict(toolchain.identity, cpu=cpu, arches=list(ARCHES))
+    env["TOOLCHAIN_IDENTITY"] = identity
+    env["TOOLCHAIN_NODE"] = env.Value(json.dumps(identity, sort_keys=True))
+
+
+def exists(env):
+    return True

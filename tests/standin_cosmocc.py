@@ -1,7 +1,8 @@
 """A stand-in for cosmocc 4.0.2's documented interface, for machines that cannot download it.
 
 make_standin(root) writes bin/cosmocc, bin/cosmoc++, bin/cosmoar and bin/apelink as small
-programs that log their argument lists to root/calls.jsonl and write the files the real tools
+programs that log their argument lists to ROOT.calls.jsonl (beside the tree, whose hash is
+the toolchain identity) and write the files the real tools
 write (the .aarch64/ twins, the .com.dbg and .aarch64.elf beside a link). Like the real tools
 they refuse arguments with spaces, -march=native in fat mode, and an input without its
 .aarch64/ twin. They compile nothing: the output's bytes are a hash of the inputs and flags.
@@ -20,7 +21,7 @@ ARGS = sys.argv[1:]
 
 
 def log():
-    with open(os.path.join(BIN, "..", "calls.jsonl"), "a") as f:
+    with open(os.path.abspath(os.path.join(BIN, "..")) + ".calls.jsonl", "a") as f:  # outside the tree:
         f.write(json.dumps({"tool": PROG, "argv": ARGS, "cwd": os.getcwd()}) + "\n")
 
 
@@ -135,7 +136,7 @@ def make_standin(root):
 
 def calls(root):
     """The logged calls, in order: [{"tool": ..., "argv": [...], "cwd": ...}]."""
-    path = os.path.join(root, "calls.jsonl")
+    path = os.path.abspath(root) + ".calls.jsonl"
     if not os.path.exists(path):
         return []
     with open(path) as f:

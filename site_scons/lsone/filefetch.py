@@ -60,6 +60,6 @@ def fetch_pinned_file(label, name, sha256, size, mirrors, store, fetchers=None, 
                 return store.insert_file(partial, name, sha256, origin=origin)
             except (http.DownloadError, InputError, OSError, zipfile.BadZipFile) as e:
                 log(f"mirror {origin} failed: {e}")
-                failures.append(f"  - {origin}: {e}")
+                failures.append(f"  - {e}" if str(e).startswith(origin) else f"  - {origin}: {e}")
         raise InputError(label, "no mirror delivered the pinned file", expected=f"{sha256} ({size} bytes)",
                          found="\n" + "\n".join(failures), fix=fix)

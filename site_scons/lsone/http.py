@@ -74,6 +74,7 @@ def download(url, dest, label=None, attempts=3, backoff=1.0, timeout=(10, 60), s
         except (requests.RequestException, OSError) as e:
             last_error = e
             if "resolve" in str(e).lower():
+                last_error = f"cannot resolve host {urllib.parse.urlsplit(url).hostname} (offline, or no DNS)"
                 break  # an unknown host will not appear on retry; go to the next mirror
             if attempt < attempts:
                 time.sleep(backoff * 2 ** (attempt - 1))

@@ -1,0 +1,183 @@
+"""toolchain=cosmocc, driven through the real SConstruct up to where the real compiler would run.
+
+cosmocc cannot be downloaded on these machines, so cosmocc=DIR points at stand-in tools
+(tests/standin_cosmocc.py) that log their arguments and write the files the real ones write.
+The assertions are on those logged command lines and on the packaged file.
+"""
+
+import json
+import os
+import shutil
+import struct
+import sys
+import zipfile
+
+import pytest
+
+from conftest import REPO
+from tests.integration.conftest import run_scons
+
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from standin_cosmocc import calls, make_standin  # noqa: E402
+
+OUT = os.path.join(REPO, "build", "cosmocc")
+PACKAGED = os.path.join(OUT, "llama-server-one")
+
+
+def twin(path):
+    head, tail = os.path.split(path)
+    return os.path.join(head, ".aarch64", tail)
+
+
+def output_of(argv):
+    return argv[argv.index("-o") + 1]
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return make_standin(str(tmp_path_factory.mktemp("cosmocc")))
+
+
+@pytest.fixture(scope="module")
+def fake_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<I", 3) + bytes(range(256)) * 40)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cosmo_build(standin, fake_model):
+    shutil.rmtree(OUT, ignore_errors=True)
+    result = run_scons("toolchain=cosmocc", f"cosmocc={standin}", "ui=none", f"model={fake_model}", "cache_dir=")
+    return result.stdout, calls(standin)
+
+
+def test_every_source_is_compiled_once_in_fat_mode_with_its_twin(cosmo_build):
+    _, logged = cosmo_build
+    compiles = [c["argv"] for c in logged if c["tool"] in ("cosmocc", "cosmoc++") and "-c" in c["argv"]]
+    assert len(compiles) > 100
+    outputs = [output_of(a) for a in compiles]
+    assert len(outputs) == len(set(outputs))
+    for argv in compiles:
+        out = os.path.join(REPO, output_of(argv))
+        assert os.path.isfile(out) and os.path.isfile(twin(out)), out
+        assert "-O3" in argv and "-mcosmo" in argv and "-DNDEBUG" in argv
+
+
+def test_no_argument_the_fat_driver_refuses(cosmo_build):
+    _, logged = cosmo_build
+    for call in logged:
+        for arg in call["argv"]:
+            assert " " not in arg, (call["tool"], arg)
+            assert arg not in ("-march=native", "-shared"), (call["tool"], arg)
+            assert not arg.startswith("-march="), "per-arch flags must go through -Xx86_64-/-Xaarch64-"
+
+
+def test_cxx_gets_exceptions_rtti_and_the_cosmo_fixes(cosmo_build):
+    _, logged = cosmo_build
+    cxx = [c["argv"] for c in logged if c["tool"] == "cosmoc++" and "-c" in c["argv"]]
+    compat = os.path.join(REPO, "runtime", "cosmo_compat.h")
+    for argv in cxx:
+        assert "-fexceptions" in argv and "-frtti" in argv
+        assert argv[argv.index("-include") + 1] == compat
+    c_files = [c["argv"] for c in logged if c["tool"] == "cosmocc"]
+    assert c_files and all("-include" not in a for a in c_files)  # the fixes are C++ only
+
+
+def test_cpu_backend_is_portable_and_arch_files_build_on_their_arch_only(cosmo_build):
+    _, logged = cosmo_build
+    compiles = [c["argv"] for c in logged if "-c" in c["argv"]]
+    cpu = [a for a in compiles if "/ggml-cpu/" in output_of(a) or "/gen/fat/" in output_of(a)]
+    assert cpu and all({"-Xx86_64-march=k8", "-Xaarch64-march=armv8-a", "-fopenmp"} <= set(a) for a in cpu)
+    others = [a for a in compiles if a not in cpu]
+    assert all(not any(x.startswith("-X") for x in a) for a in others)
+    sources = [a[-1] for a in compiles]
+    assert not any("/arch/x86/" in s or "/arch/arm/" in s for s in sources)  # only through the guards
+    wrappers = sorted(os.path.basename(s) for s in sources if "/gen/fat/" in s)
+    assert wrappers == ["ggml-cpu-arch-arm-quants.c", "ggml-cpu-arch-arm-repack.cpp",
+                        "ggml-cpu-arch-x86-quants.c", "ggml-cpu-arch-x86-repack.cpp"]
+    with open(os.path.join(OUT, "gen", "fat", "ggml-cpu-arch-arm-quants.c")) as f:
+        assert "#if defined(__aarch64__)" in f.read()
+
+
+def test_static_libraries_come_from_cosmoar_with_their_twins(cosmo_build):
+    _, logged = cosmo_build
+    archives = [c["argv"] for c in logged if c["tool"] == "cosmoar"]
+    assert len(archives) == 13
+    for argv in archives:
+        assert argv[0] == "rcsD" and argv[1].endswith(".a")
+        assert all(m.endswith(".o") for m in argv[2:])
+        assert os.path.isfile(os.path.join(REPO, twin(argv[1])))
+
+
+def test_link_and_apelink_make_one_ape_and_zip_embed_follows(cosmo_build, standin):
+    _, logged = cosmo_build
+    links = [c["argv"] for c in logged if c["tool"] == "cosmoc++" and "-c" not in c["argv"]]
+    assert len(links) == 1
+    link = links[0]
+    assert output_of(link) == "build/cosmocc/bin/llama-server"
+    libs = [a for a in link if a.endswith(".a")]
+    assert len(libs) == 13 and "-Wl,--start-group" in link and "-fopenmp" in link
+    apelink = [c["argv"] for c in logged if c["tool"] == "apelink"]
+    bin_dir = os.path.join(standin, "bin")
+    assert apelink == [["-l", f"{bin_dir}/ape-x86_64.elf", "-l", f"{bin_dir}/ape-aarch64.elf",
+                        "-M", f"{bin_dir}/ape-m1.c", "-o", "build/cosmocc/bin/llama-server",
+                        "build/cosmocc/bin/llama-server.com.dbg", "build/cosmocc/bin/llama-server.aarch64.elf"]]
+    with open(PACKAGED, "rb") as f:
+        data = f.read()
+    with open(os.path.join(OUT, "bin", "llama-server"), "rb") as f:
+        linked = f.read()
+    assert data.startswith(linked) and data.startswith(b"MZqFpD='")
+    with zipfile.ZipFile(PACKAGED) as zf:
+        names = zf.namelist()
+        assert names == [".args", "manifest.json", "tiny.gguf"]
+        assert b"-m\n/zip/tiny.gguf\n" in zf.read(".args")
+        manifest = json.loads(zf.read("manifest.json"))
+        gguf = zf.getinfo("tiny.gguf")
+    assert manifest["toolchain"]["kind"] == "cosmocc" and manifest["toolchain"]["arches"] == ["x86_64", "aarch64"]
+    assert manifest["toolchain"]["cpu"] == "portable"
+    assert data[gguf.header_offset:gguf.header_offset + 4] == b"PK\x03\x04"  # absolute offsets
+    name_len, extra_len = struct.unpack("<HH", data[gguf.header_offset + 26:gguf.header_offset + 30])
+    assert (gguf.header_offset + 30 + name_len + extra_len) % 65536 == 0
+
+
+def test_dry_run_prints_the_whole_plan(cosmo_build, standin, tmp_path):
+    other = make_standin(str(tmp_path / "other-cosmocc"))  # another path: every command changes
+    result = run_scons("-n", "toolchain=cosmocc", f"cosmocc={other}", "ui=none", "verbose=1", "cache_dir=")
+    plan = result.stdout
+    assert f"{other}/bin/cosmoc++ -o build/cosmocc/obj/llama.cpp/tools/server/server.cpp.o -c" in plan
+    assert f"{other}/bin/cosmoar rcsD build/cosmocc/lib/libggml-cpu.a" in plan
+    assert f"{other}/bin/cosmoc++ -o build/cosmocc/bin/llama-server" in plan
+    assert "ZIP  build/cosmocc/llama-server-one" in plan
+    assert calls(other) == []  # -n ran nothing
+
+
+def test_cpu_levels(standin):
+    result = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=performant")
+    assert "-Xx86_64-march=x86-64-v3 -Xaarch64-march=armv8.2-a" in result.stdout
+    refused = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "cpu=native", check=False)
+    assert refused.returncode != 0
+    assert "cpu=native: refused with toolchain=cosmocc" in refused.stdout and "cpu=portable" in refused.stdout
+
+
+def test_cachedir_stores_and_restores_the_twins(cosmo_build, standin, fake_model, tmp_path):
+    cache = str(tmp_path / "cache")
+    args = ("toolchain=cosmocc", f"cosmocc={standin}", "ui=none", f"model={fake_model}", f"cache_dir={cache}")
+    shutil.rmtree(OUT)
+    run_scons(*args)
+    before = len(calls(standin))
+    shutil.rmtree(OUT)
+    run_scons(*args)
+    assert len(calls(standin)) == before  # everything came from the cache: no tool ran
+    for rel in ("obj/llama.cpp/tools/server/.aarch64/server.cpp.o", "lib/.aarch64/libggml-cpu.a",
+                "bin/llama-server.aarch64.elf", "bin/llama-server.com.dbg"):
+        assert os.path.isfile(os.path.join(OUT, rel)), rel
+
+
+def test_auto_picks_cosmocc_only_when_it_is_at_hand(standin):
+    local = run_scons("-n", "toolchain=auto", f"cosmocc={standin}", "ui=none")
+    assert "toolchain=auto: using cosmocc" in local.stdout and "build/cosmocc/llama-server-one" in local.stdout
+    # (the store used by the tests never holds the real cosmocc: it cannot be downloaded here)
+    fallback = run_scons("-n", "toolchain=auto", "ui=none")
+    assert "toolchain=auto: using host, because cosmocc 4.0.2 is not in the store" in fallback.stdout
+    assert "scons toolchain=cosmocc" in fallback.stdout and "cosmocc=/path/to/cosmocc-4.0.2.zip" in fallback.stdout

@@ -174,6 +174,19 @@ def test_cachedir_stores_and_restores_the_twins(cosmo_build, standin, fake_model
         assert os.path.isfile(os.path.join(OUT, rel)), rel
 
 
+def test_twins_are_targets_so_a_missing_one_is_rebuilt(cosmo_build, standin, fake_model):
+    obj_twin = os.path.join(OUT, "obj", "llama.cpp", "tools", "server", ".aarch64", "server.cpp.o")
+    lib_twin = os.path.join(OUT, "lib", ".aarch64", "libggml-cpu.a")
+    os.remove(obj_twin)
+    os.remove(lib_twin)
+    before = len(calls(standin))
+    run_scons("toolchain=cosmocc", f"cosmocc={standin}", "ui=none", f"model={fake_model}", "cache_dir=")
+    rerun = [(c["tool"], output_of(c["argv"]) if "-o" in c["argv"] else c["argv"][1]) for c in calls(standin)[before:]]
+    assert ("cosmoc++", "build/cosmocc/obj/llama.cpp/tools/server/server.cpp.o") in rerun
+    assert ("cosmoar", "build/cosmocc/lib/libggml-cpu.a") in rerun
+    assert os.path.isfile(obj_twin) and os.path.isfile(lib_twin)
+
+
 def test_auto_picks_cosmocc_only_when_it_is_at_hand(standin):
     local = run_scons("-n", "toolchain=auto", f"cosmocc={standin}", "ui=none")
     assert "toolchain=auto: using cosmocc" in local.stdout and "build/cosmocc/llama-server-one" in local.stdout

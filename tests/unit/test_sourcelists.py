@@ -3,7 +3,7 @@ import os
 import pytest
 
 from lsone.errors import InputError
-from lsone.sourcelists import CPU_CMAKE, GGML_CPU_ARCH, GGML_CPU_COMMON, cpu_sources
+from lsone.sourcelists import CPU_CMAKE, GGML_CPU_ARCH, GGML_CPU_COMMON, all_source_lists, cpu_sources
 
 
 def cpu_tree(root, extra_cmake=""):
@@ -39,3 +39,18 @@ def test_upstream_removed_a_source(tmp_path):
 def test_unknown_machine(tmp_path):
     with pytest.raises(InputError, match="riscv64"):
         cpu_sources(cpu_tree(tmp_path), "riscv64")
+
+
+def test_fat_lists_split_common_and_per_arch_sources():
+    from conftest import REPO
+    tree = os.path.join(REPO, "build", "llama.cpp")
+    if not os.path.isdir(tree):
+        pytest.skip("needs the patched tree from a first scons run")
+    fat = all_source_lists(tree, ["x86_64", "aarch64"])
+    assert fat["ggml-cpu"] == ["ggml/src/" + f for f in GGML_CPU_COMMON]
+    assert fat["ggml-cpu:x86_64"] == ["ggml/src/" + f for f in GGML_CPU_ARCH["x86_64"]]
+    assert fat["ggml-cpu:aarch64"] == ["ggml/src/" + f for f in GGML_CPU_ARCH["aarch64"]]
+    single = all_source_lists(tree, "x86_64")
+    assert single["ggml-cpu"] == fat["ggml-cpu"] + fat["ggml-cpu:x86_64"]
+    assert {k: v for k, v in fat.items() if not k.startswith("ggml-cpu")} == \
+        {k: v for k, v in single.items() if k != "ggml-cpu"}

@@ -204,12 +204,20 @@ def zip_epoch():
     return int(value) if value.isdigit() else 315532800
 
 
+def _without_path_spans(flags):
+    """Drop what sits between $( and $): machine paths, kept out of signatures for the same reason."""
+    kept, depth = [], 0
+    for f in flags:
+        depth += (f == "$(") - (f == "$)")
+        if depth == 0 and f != "$)":
+            kept.append(f)
+    return kept
+
+
 def manifest_flags(env):
-    """The flags, minus the prefix map that names this checkout's path."""
-    flags = {k: [str(f) for f in env.Flatten(env[k])] for k in
-             ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
-    flags["CCFLAGS"] = [f for f in flags["CCFLAGS"] if not f.startswith("-ffile-prefix-map=") and f not in ("$(", "$)")]
-    return flags
+    """The flags, minus the paths of this checkout and toolchain (prefix maps, forced includes)."""
+    return {k: _without_path_spans([str(f) for f in env.Flatten(env[k])]) for k in
+            ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
 
 
 def cpu_count():

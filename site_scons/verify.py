@@ -10,8 +10,15 @@ from lsone.compare import first_difference
 from lsone.treehash import file_sha256
 
 # What a build reads from the checkout; build/ and caches are deliberately left behind.
-CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock")
-PATH_VARIABLES = ("model", "args", "ui", "store")
+CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock",
+                   "toolchains.lock")
+PATH_VARIABLES = ("model", "args", "ui", "store", "cosmocc")
+
+
+def _packaged(root, arguments):
+    toolchain = arguments.get("toolchain", "auto")
+    cosmo = toolchain == "cosmocc" or (toolchain == "auto" and arguments.get("cosmocc"))
+    return os.path.join(root, "build", *(["cosmocc"] if cosmo else []), "llama-server-one")
 
 
 def _scons(cwd, args):
@@ -29,7 +36,7 @@ def verify_rebuild(repo, arguments):
         args.append(f"{key}={value}")
     if _scons(repo, args) != 0:
         return 1
-    ours = os.path.join(repo, "build", "llama-server-one")
+    ours = _packaged(repo, arguments)
     with tempfile.TemporaryDirectory(prefix="lsone-verify-") as tmp:
         for name in CHECKOUT_INPUTS:
             src = os.path.join(repo, name)
@@ -39,7 +46,7 @@ def verify_rebuild(repo, arguments):
                 shutil.copy2(src, os.path.join(tmp, name))
         if _scons(tmp, args) != 0:
             return 1
-        theirs = os.path.join(tmp, "build", "llama-server-one")
+        theirs = _packaged(tmp, arguments)
         difference = first_difference(ours, theirs)
         if difference is None:
             print(f"[verify] OK: a clean rebuild gives the same bytes, sha256 {file_sha256(ours)}")

@@ -64,10 +64,16 @@ def compiler():
             continue
         if a == "-c":
             intent = "cc"
-        elif a in ("-x", "-include", "-I", "-D"):
+        elif a == "-include":  # like a real compiler, the header's content matters, not its path
+            flags += [a, content(ARGS[i + 1])]
+            i += 2
+            continue
+        elif a in ("-x", "-I", "-D"):
             flags += [a, ARGS[i + 1]]
             i += 2
             continue
+        elif a.startswith("-ffile-prefix-map="):
+            pass  # maps build paths away, as it does for the real compiler
         elif not a.startswith("-"):
             if not os.path.isfile(a):
                 fail(f"{a}: no such file")

@@ -48,6 +48,10 @@ def first_difference(a_path, b_path):
         b = f.read(b_zip)
     if a != b:
         sa, sb = elf_sections(a), elf_sections(b)
+        if not sa and not sb:  # an APE (cosmocc) is not an ELF file; its ELFs sit beside it as .com.dbg/.aarch64.elf
+            at = next((n for n, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            return (f"the executables differ first at byte {at} (not ELF files; compare the .com.dbg and "
+                    ".aarch64.elf beside them for sections)")
         for name in list(sa) + [n for n in sb if n not in sa]:
             if sa.get(name, (0, None))[1] != sb.get(name, (0, None))[1]:
                 return f"the executables differ first in ELF section {name}"

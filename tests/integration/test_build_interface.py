@@ -10,16 +10,16 @@ from integration.conftest import run_scons
 
 def test_help_lists_variables_with_defaults():
     out = run_scons("-h").stdout
-    for name in ("toolchain", "cpu", "store", "cache_dir", "offline", "verbose"):
+    for name in ("toolchain", "cpu", "cosmocc", "store", "cache_dir", "offline", "verbose"):
         assert f"\n{name}: " in out
-    assert "default: auto" in out and "default: native" in out
+    assert "default: auto" in out and "(auto|native|portable|performant)" in out
 
 
 def test_unknown_variable_lists_known_ones():
     result = run_scons("toolchian=host", check=False)
     assert result.returncode != 0
     assert "unknown variable(s): toolchian" in result.stdout
-    assert ("known variables: args, cache_dir, cache_limit, cc, cpu, cxx, license, llama_cpp, model, "
+    assert ("known variables: args, cache_dir, cache_limit, cc, cosmocc, cpu, cxx, license, llama_cpp, model, "
             "offline, store, toolchain, ui, url, verbose") in result.stdout
 
 
@@ -70,3 +70,10 @@ def test_cpu_portable_targets_the_baseline_isa(server_binary):
     cpu_lines = [line for line in out.splitlines() if "ggml/src/ggml-cpu/ops.cpp" in line and " -c " in line]
     assert cpu_lines and all("-march=x86-64" in line or "-march=armv8-a" in line for line in cpu_lines)
     assert "-march=native" not in out
+
+
+def test_cpu_performant_targets_v3_and_auto_means_native_on_host(server_binary):
+    out = run_scons("-n", "verbose=1", "cpu=performant").stdout
+    cpu_lines = [line for line in out.splitlines() if "ggml/src/ggml-cpu/ops.cpp" in line and " -c " in line]
+    assert cpu_lines and all("-march=x86-64-v3" in line or "-march=armv8.2-a" in line for line in cpu_lines)
+    assert run_scons("-n", "cpu=auto").stdout.count("CXX") == 0  # the default build, already up to date

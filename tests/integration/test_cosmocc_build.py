@@ -194,3 +194,9 @@ def test_auto_picks_cosmocc_only_when_it_is_at_hand(standin):
     fallback = run_scons("-n", "toolchain=auto", "ui=none")
     assert "toolchain=auto: using host, because cosmocc 4.0.2 is not in the store" in fallback.stdout
     assert "scons toolchain=cosmocc" in fallback.stdout and "cosmocc=/path/to/cosmocc-4.0.2.zip" in fallback.stdout
+
+
+def test_verify_rebuilds_elsewhere_and_gets_the_same_bytes(cosmo_build, standin):
+    """No checkout or toolchain path leaks into the APE or its manifest (the forced include, too)."""
+    result = run_scons("verify", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "cache_dir=")
+    assert "[verify] OK: a clean rebuild gives the same bytes" in result.stdout

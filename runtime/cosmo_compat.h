@@ -10,9 +10,11 @@
 #include <algorithm>
 // PATH_MAX (llama-mmap.cpp's llama_path_max) is not in cosmo's <limits.h>.
 #include <linux/limits.h>
-// -mcosmo makes <cosmo.h> define a function-like macro `defer(FN, ARG)`, which breaks
-// server_queue::defer(task). Include it now, so its include guard keeps the macro from
-// coming back later in the file, and drop it.
-#include <cosmo.h>
+// With -mcosmo, libc/mem/gc.h (pulled in by <cosmo.h>) defines function-like macros
+// defer(FN, ARG), gc() and _gc(); defer() breaks server_queue::defer(task). Include it
+// now, so its include guard keeps the macros from coming back later in the file, and drop them.
+#include "libc/mem/gc.h"
 #undef defer
+#undef gc
+#undef _gc
 #endif

@@ -12,7 +12,7 @@
 #    include <mach-o/dyld.h>
 #    include <climits>
 #elif defined(__COSMOPOLITAN__)
-#    include <cosmo.h>  // program_executable_name (declared with -mcosmo)
+#    include <cosmo.h>  // GetProgramExecutableName
 #else
 #    include <climits>
 #    include <unistd.h>
@@ -63,7 +63,8 @@ const zip_entry * zip_archive::find(const std::string & name) const {
 
 std::string self_exe_path() {
 #if defined(__COSMOPOLITAN__)
-    return program_executable_name ? program_executable_name : "";
+    const char * path = GetProgramExecutableName();
+    return path ? path : "";
 #elif defined(_WIN32)
     wchar_t wbuf[32768];
     DWORD n = GetModuleFileNameW(NULL, wbuf, 32768);

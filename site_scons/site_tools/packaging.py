@@ -149,8 +149,8 @@ def manifest(provenance, toolchain_identity, flags):
     """The provenance every package carries: inputs by hash, no machine paths."""
     tool = {k: v for k, v in toolchain_identity.items() if k not in ("cc", "cxx")}
     for role in ("cc", "cxx"):
-        info = toolchain_identity.get(role, {})
-        tool[role] = {k: v for k, v in info.items() if k != "path"}
+        if role in toolchain_identity:  # host compilers: everything but their paths
+            tool[role] = {k: v for k, v in toolchain_identity[role].items() if k != "path"}
     flags_text = json.dumps(flags, sort_keys=True)
     return dict(provenance, toolchain=tool,
                 flags={"values": flags, "sha256": "sha256-" + hashlib.sha256(flags_text.encode()).hexdigest()})

@@ -15,6 +15,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 
+from lsone.ape import launch_command  # noqa: E402
 from lsone.fetch import extract_tree, fetch_source_tree  # noqa: E402
 from lsone.lockfile import load_sources_lock  # noqa: E402
 from lsone.models import fetch_model, load_models_lock  # noqa: E402
@@ -104,7 +105,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(self.port), *args], cwd=cwd,
+        self.proc = subprocess.Popen([*launch_command(binary), "--host", "127.0.0.1", "--port", str(self.port), *args], cwd=cwd,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             if self.proc.poll() is not None:

@@ -1,6 +1,6 @@
 """Inference benchmark: our llama-server-one against upstream's CMake llama-server, same tree.
 
-    python3 bench/inference.py [--rounds 3]
+    python3 bench/inference.py [--rounds 3] [--ours build/cosmocc/llama-server-one]
 
 Real model (gemma-3-270m Q4_K_M from the package index), prompt of >= 256 tokens,
 128 generated tokens, 2 threads. Prints prompt-processing and generation speed, peak RSS
@@ -53,11 +53,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2)
     parser.add_argument("--upstream", help="an upstream llama-server already built by CMake from the pinned tree")
+    parser.add_argument("--ours", default=os.path.join(REPO, "build", "llama-server-one"),
+                        help="our executable to measure (e.g. the cosmocc APE, build/cosmocc/llama-server-one)")
     args = parser.parse_args()
     model = gemma_model()
-    ours = os.path.join(REPO, "build", "llama-server-one")
+    ours = os.path.abspath(args.ours)
     if not os.path.exists(ours):
-        raise SystemExit("build/llama-server-one is missing: run `scons` first")
+        raise SystemExit(f"{args.ours} is missing: run `scons` (or `scons toolchain=cosmocc`) first")
     binaries = {"ours": ours, "upstream": args.upstream or upstream_server()}
     results = {k: {"pp": [], "tg": [], "rss": []} for k in binaries}
     for r in range(args.rounds):

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO
+from lsone.ape import launch_command
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 
@@ -64,7 +65,7 @@ class RunningServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(self.port), *args],
+        self.proc = subprocess.Popen([*launch_command(binary), "--host", "127.0.0.1", "--port", str(self.port), *args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout=120):

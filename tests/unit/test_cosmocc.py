@@ -163,3 +163,12 @@ def test_zip_offsets_are_absolute_after_an_ape_prefix(tmp_path):
             assert data[start:start + info.file_size] == zf.read(info)
             if info.filename == "m.gguf":
                 assert start % GGUF_ALIGN == 0
+
+
+def test_an_ape_is_started_through_sh(tmp_path):
+    from lsone.ape import launch_command
+    ape = tmp_path / "ape"
+    ape.write_bytes(b"MZqFpD='\n\necho hi\n")
+    elf = tmp_path / "elf"
+    elf.write_bytes(b"\x7fELF" + b"\0" * 60)
+    assert launch_command(str(ape)) == ["sh", str(ape)] and launch_command(str(elf)) == [str(elf)]

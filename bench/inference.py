@@ -1,6 +1,6 @@
 """Inference benchmark: our llama-server-one against upstream's CMake llama-server, same tree.
 
-    python3 bench/inference.py [--rounds 3] [--ours build/cosmocc/llama-server-one]
+    python3 bench/inference.py [--rounds 3] [--ours PATH]
 
 Real model (gemma-3-270m Q4_K_M from the package index), prompt of >= 256 tokens,
 128 generated tokens, 2 threads. Prints prompt-processing and generation speed, peak RSS
@@ -54,7 +54,7 @@ def main():
     parser.add_argument("--requests", type=int, default=2)
     parser.add_argument("--upstream", help="an upstream llama-server already built by CMake from the pinned tree")
     parser.add_argument("--ours", default=os.path.join(REPO, "build", "llama-server-one"),
-                        help="our executable to measure (e.g. the cosmocc APE, build/cosmocc/llama-server-one)")
+                        help="our executable to measure (default build/llama-server-one, whichever toolchain made it)")
     args = parser.parse_args()
     model = gemma_model()
     ours = os.path.abspath(args.ours)

@@ -15,7 +15,7 @@ def declare_variables(args):
         EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host",
                      "auto", allowed_values=("auto", "host", "cosmocc")),
         EnumVariable("cpu", "instruction set: native (this CPU, like upstream's GGML_NATIVE; host only), "
-                     "portable (x86-64 K8 / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a); "
+                     "portable (x86-64 baseline, K8-level / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a); "
                      "auto is native for host, portable for cosmocc", "auto",
                      allowed_values=("auto", "native", "portable", "performant")),
         ("cosmocc", "toolchain=cosmocc: a local cosmocc zip (verified by its pinned sha256) or a directory "
@@ -56,11 +56,11 @@ def choose_toolchain(env, repo, log=print):
         return "host"
     if requested == "cosmocc":
         return "cosmocc"
-    from lsone.cosmocc import available_locally, load_toolchains_lock
+    from lsone.cosmocc import available_locally, load_pin
     from lsone.store import Store
 
     with reported():
-        pin = load_toolchains_lock(os.path.join(repo, "toolchains.lock"))["cosmocc"]
+        pin = load_pin(os.path.join(repo, "toolchains.lock"))
     if available_locally(env["cosmocc"], pin, Store(env["store"])):
         log(f"toolchain=auto: using cosmocc ({env['cosmocc'] or 'pinned ' + pin.version + ', in the store'})")
         return "cosmocc"
@@ -70,15 +70,17 @@ def choose_toolchain(env, repo, log=print):
     return "host"
 
 
-def resolve_cpu(cpu, toolchain):
+def resolve_cpu(cpu, toolchain, requested_toolchain):
     if cpu == "auto":
         return "portable" if toolchain == "cosmocc" else "native"
     if cpu == "native" and toolchain == "cosmocc":
+        chosen = "" if requested_toolchain == "cosmocc" else " (which toolchain=auto chose)"
         raise SCons.Errors.UserError(
-            "cpu=native: refused with toolchain=cosmocc. The executable runs on other machines, and "
-            "cosmocc compiles for two architectures at once, so there is no single native CPU.\n"
-            "  fix: cpu=portable (x86-64 K8 / ARMv8.0, runs everywhere) or cpu=performant "
-            "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)")
+            f"cpu=native: refused with toolchain=cosmocc{chosen}. The executable runs on other machines, "
+            "and cosmocc compiles for two architectures at once, so there is no single native CPU.\n"
+            "  fix: cpu=portable (x86-64 baseline, K8-level / ARMv8.0, runs everywhere) or cpu=performant "
+            "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)" +
+            ("" if requested_toolchain == "cosmocc" else "; or toolchain=host for a native build"))
     return cpu
 
 
@@ -105,9 +107,10 @@ def check_offline_inputs(env, repo):
         elif not store.has("llama-ui-dist", tree_hash(os.path.join(tree, "tools", "ui"))):
             missing.append("the built web UI (ui=upstream; npm would build it)")
     if env["toolchain"] == "cosmocc":
-        from lsone.cosmocc import available_locally, load_toolchains_lock
+        from lsone.cosmocc import available_locally, load_pin
 
-        cosmocc = load_toolchains_lock(os.path.join(repo, "toolchains.lock"))["cosmocc"]
+        with reported():
+            cosmocc = load_pin(os.path.join(repo, "toolchains.lock"))
         if not available_locally(env["cosmocc"], cosmocc, store):
             missing.append(f"{cosmocc.label} ({cosmocc.sha256}); or pass cosmocc=PATH")
     if missing:

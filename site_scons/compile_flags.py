@@ -1,5 +1,11 @@
 """Flags both toolchains share: upstream's Release configuration, reproducibly."""
 
+# cpu=portable and cpu=performant per architecture (cosmocc passes them through -X<arch>).
+CPU_LEVELS = {
+    "portable": {"x86_64": ["-march=x86-64", "-mtune=generic"], "aarch64": ["-march=armv8-a"]},
+    "performant": {"x86_64": ["-march=x86-64-v3"], "aarch64": ["-march=armv8.2-a"]},
+}
+
 
 def prefix_maps(*dirs):
     """Map build-machine paths out of the binary. $( $) keeps them out of build signatures,

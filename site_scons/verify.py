@@ -15,10 +15,8 @@ CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "
 PATH_VARIABLES = ("model", "args", "ui", "store", "cosmocc")
 
 
-def _packaged(root, arguments):
-    toolchain = arguments.get("toolchain", "auto")
-    cosmo = toolchain == "cosmocc" or (toolchain == "auto" and arguments.get("cosmocc"))
-    return os.path.join(root, "build", *(["cosmocc"] if cosmo else []), "llama-server-one")
+def _packaged(root):
+    return os.path.join(root, "build", "llama-server-one")  # whichever toolchain made it
 
 
 def _scons(cwd, args):
@@ -36,7 +34,7 @@ def verify_rebuild(repo, arguments):
         args.append(f"{key}={value}")
     if _scons(repo, args) != 0:
         return 1
-    ours = _packaged(repo, arguments)
+    ours = _packaged(repo)
     with tempfile.TemporaryDirectory(prefix="lsone-verify-") as tmp:
         for name in CHECKOUT_INPUTS:
             src = os.path.join(repo, name)
@@ -46,7 +44,7 @@ def verify_rebuild(repo, arguments):
                 shutil.copy2(src, os.path.join(tmp, name))
         if _scons(tmp, args) != 0:
             return 1
-        theirs = _packaged(tmp, arguments)
+        theirs = _packaged(tmp)
         difference = first_difference(ours, theirs)
         if difference is None:
             print(f"[verify] OK: a clean rebuild gives the same bytes, sha256 {file_sha256(ours)}")

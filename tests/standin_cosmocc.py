@@ -57,10 +57,13 @@ def compiler():
             fail(f"arguments containing spaces unsupported: {a}")
         if a == "-march=native":
             fail("-march=native can't be used when building fat binaries")
-        if a in ("-shared", "-r", "-S", "-pie"):
+        if a in ("-shared", "-r", "-S", "-pie", "-nostdlib", "-mred-zone", "-fsanitize=thread"):
             fail(f"{a} flag not supported")
         if a == "-o":
             out, i = ARGS[i + 1], i + 2
+            continue
+        if a.startswith("-o"):
+            out, i = a[2:], i + 1
             continue
         if a == "-c":
             intent = "cc"
@@ -75,6 +78,8 @@ def compiler():
         elif a.startswith("-ffile-prefix-map="):
             pass  # maps build paths away, as it does for the real compiler
         elif not a.startswith("-"):
+            if a.endswith((".s", ".S")):
+                fail(f"{a}: assembler input files not supported")
             if not os.path.isfile(a):
                 fail(f"{a}: no such file")
             inputs.append(a)

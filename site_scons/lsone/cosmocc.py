@@ -10,6 +10,8 @@ The unpacked tree is stored under the archive's hash, with its own tree hash bes
 import hashlib
 import json
 import os
+import re
+import shutil
 
 from .errors import InputError
 from .fetch import extract_tree
@@ -17,6 +19,7 @@ from .filefetch import check_free_space, fetch_pinned_file
 from .treehash import file_sha256, iter_tree, tree_hash
 
 LOCK_VERSION = 1
+_SHA_RE = re.compile(r"^sha256-[0-9a-f]{64}$")
 # What the build runs or hands to the compiler; a directory without them is not a cosmocc.
 REQUIRED_FILES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink",
                   "bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c")
@@ -63,12 +66,26 @@ def load_toolchains_lock(path):
         raise InputError(path, "unsupported toolchains.lock format", expected='{"version": 1, "toolchains": {...}}')
     pins = {}
     for name, entry in data["toolchains"].items():
+        where, fix = f"{path}: toolchains.{name}", "restore the file from git (`git checkout -- toolchains.lock`)"
+        if not isinstance(entry, dict):
+            raise InputError(where, "must be an object", fix=fix)
         missing = [k for k in ("version", "file", "sha256", "size", "mirrors") if k not in entry]
         if missing:
-            raise InputError(f"{path}: toolchains.{name}", f"missing key(s) {', '.join(missing)}",
-                             fix="restore the file from git (`git checkout -- toolchains.lock`)")
+            raise InputError(where, f"missing key(s) {', '.join(missing)}", fix=fix)
+        if not isinstance(entry["size"], int) or not _SHA_RE.match(str(entry["sha256"])) or not entry["mirrors"]:
+            raise InputError(where, "needs an integer size, a sha256 of the form sha256-<64 hex digits> "
+                                    "and at least one mirror", found=json.dumps(entry)[:300], fix=fix)
         pins[name] = ToolchainPin(name, entry)
     return pins
+
+
+def load_pin(path, name="cosmocc"):
+    pins = load_toolchains_lock(path)
+    if name not in pins:
+        raise InputError(path, f"no '{name}' entry", expected=f"toolchains.{name}",
+                         found=", ".join(sorted(pins)) or "no toolchains",
+                         fix="restore the file from git (`git checkout -- toolchains.lock`)")
+    return pins[name]
 
 
 def unavailable_fix(pin):
@@ -93,32 +110,40 @@ def check_layout(root, origin):
                          found=os.path.abspath(root), fix="move or link it to a path without spaces")
 
 
-def _fingerprint(root):
-    """Cheap stand-in for the tree's content: paths, kinds, sizes and mtimes."""
+def _stat_line(rel, path):
+    st = os.lstat(path)
+    return f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\n"
+
+
+def _fingerprint(path):
+    """Cheap stand-in for content: paths, modes, sizes and mtimes (of a file, or of a tree's entries)."""
     digest = hashlib.sha256()
-    for rel, kind, path in iter_tree(root):
-        st = os.lstat(path)
-        digest.update(f"{rel}\0{kind}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    if os.path.isdir(path):
+        for rel, _kind, entry in iter_tree(path):
+            digest.update(_stat_line(rel, entry).encode())
+    else:
+        digest.update(_stat_line("", path).encode())
     return digest.hexdigest()
 
 
-def directory_tree_hash(root, cache_dir, log=print):
-    """Tree hash of a user's directory, re-hashed only when a file's size or mtime changes."""
+def cached_digest(path, cache_dir, compute, log, what):
+    """compute(path), remembered under cache_dir until the path's fingerprint changes."""
     os.makedirs(cache_dir, exist_ok=True)
-    cache = os.path.join(cache_dir, hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:32] + ".json")
-    fingerprint = _fingerprint(root)
+    cache = os.path.join(cache_dir, hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:32] + ".json")
+    fingerprint = _fingerprint(path)
     try:
         with open(cache) as f:
             saved = json.load(f)
         if saved.get("fingerprint") == fingerprint:
-            return saved["treeHash"]
-    except (OSError, ValueError):
+            return saved["digest"]
+    except (OSError, ValueError, KeyError):
         pass
-    log(f"hashing the toolchain directory {root} (once; re-done when a file changes)")
-    digest = tree_hash(root)
-    with open(cache + ".tmp", "w") as f:
-        json.dump({"fingerprint": fingerprint, "treeHash": digest}, f)
-    os.replace(cache + ".tmp", cache)
+    log(f"hashing {what} {path} (once; again only when a file changes)")
+    digest = compute(path)
+    tmp = f"{cache}.{os.getpid()}.tmp"  # concurrent builds each write their own, then rename
+    with open(tmp, "w") as f:
+        json.dump({"fingerprint": fingerprint, "digest": digest}, f)
+    os.replace(tmp, cache)
     return digest
 
 
@@ -127,9 +152,13 @@ def _unpacked_entry(pin, store):
 
 
 def _stored_tree_identity(pin, path):
-    with open(path + ".json") as f:
-        meta = json.load(f)
-    return {"kind": pin.name, "version": pin.version, "archive": pin.sha256, "treeHash": meta["hash"]}
+    try:
+        with open(path + ".json") as f:
+            tree = json.load(f)["hash"]
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError(f"store entry {path}", f"its metadata {path}.json is missing or unreadable ({e})",
+                         fix=f"delete {path} (and {path}.json); the next build unpacks it again")
+    return {"kind": pin.name, "version": pin.version, "archive": pin.sha256, "treeHash": tree}
 
 
 def _unpack_into_store(pin, archive, store, log):
@@ -155,20 +184,19 @@ def available_locally(request, pin, store):
 
 def _from_archive(request, pin, store, log):
     origin = f"cosmocc={request}"
-    log(f"verifying {request} against the pinned sha256")
-    actual = "sha256-" + file_sha256(request)
+    actual = cached_digest(request, os.path.join(store.root, ".digests"),
+                           lambda p: "sha256-" + file_sha256(p), log, "the archive")
     if actual != pin.sha256:
         raise InputError(origin, f"is not the pinned {pin.file}", expected=pin.sha256, found=actual,
                          fix=f"download {pin.file} again ({' or '.join(pin.mirror_urls())}); "
                              "a different cosmocc version needs a new pin in toolchains.lock")
-    if not store.has(pin.file, pin.sha256):
-        with store.lock(pin.file), store.staging(pin.file) as work:
-            staged = os.path.join(work, pin.file)
-            check_free_space(store.root, pin.size, pin.label)
-            with open(request, "rb") as src, open(staged, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            store.insert_file(staged, pin.file, pin.sha256, origin=request)
+    with store.lock(pin.file):
+        if not store.has(pin.file, pin.sha256):  # checked under the lock: one copy, whoever comes first
+            with store.staging(pin.file) as work:
+                staged = os.path.join(work, pin.file)
+                check_free_space(store.root, pin.size, pin.label)
+                shutil.copyfile(request, staged)
+                store.insert_file(staged, pin.file, pin.sha256, origin=request)  # hashes the copy again
     return _unpack_into_store(pin, os.path.join(store.path_for(pin.file, pin.sha256), pin.file), store, log)
 
 
@@ -178,9 +206,10 @@ def resolve_cosmocc(request, pin, store, offline=False, log=print):
         request = os.path.abspath(os.path.expanduser(request))
         if os.path.isdir(request):
             check_layout(request, f"cosmocc={request}")
-            digest = directory_tree_hash(request, os.path.join(store.root, ".dirhash"), log)
+            digest = cached_digest(request, os.path.join(store.root, ".digests"), tree_hash, log,
+                                   "the toolchain directory")
             log(f"cosmocc={request}: tree {digest} (a directory is not checked against the pin)")
-            return Toolchain(request, {"kind": pin.name, "version": "directory", "treeHash": digest})
+            return Toolchain(request, {"kind": pin.name, "version": "unpinned directory", "treeHash": digest})
         if os.path.isfile(request):
             return _from_archive(request, pin, store, log)
         raise InputError(f"cosmocc={request}", "no such file or directory",

@@ -83,8 +83,18 @@ def _member_relpath(name, subdir, strip_top=True):
     return rel
 
 
-def _write_member(dest_root, rel, data_stream, executable):
+def _destination(dest_root, rel):
+    """Where rel goes; refused if an earlier symlink member would carry it outside the tree."""
     path = os.path.join(dest_root, *rel.split("/"))
+    root = os.path.realpath(dest_root)
+    parent = os.path.realpath(os.path.dirname(path))
+    if parent != root and not parent.startswith(root + os.sep):
+        raise http.DownloadError(f"archive member {rel} would be written outside the tree (through a symlink)")
+    return path
+
+
+def _write_member(dest_root, rel, data_stream, executable):
+    path = _destination(dest_root, rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as out:
         while True:
@@ -100,7 +110,7 @@ def _write_symlink(dest_root, rel, target, origin):
     resolved = os.path.normpath(os.path.join(os.path.dirname(rel), target))
     if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
         raise http.DownloadError(f"{origin}: symlink {rel} -> {target!r} points outside the tree")
-    path = os.path.join(dest_root, *rel.split("/"))
+    path = _destination(dest_root, rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.symlink(target, path)
 

@@ -17,17 +17,12 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Tool
 
-from compile_flags import release_flags
-from lsone.cosmocc import load_toolchains_lock, resolve_cosmocc
+from compile_flags import CPU_LEVELS, release_flags
+from lsone.cosmocc import load_pin, resolve_cosmocc
 from lsone.store import Store
 from scons_errors import reported
 
 ARCHES = ("x86_64", "aarch64")
-# cpu=portable and cpu=performant, per architecture, through the fat driver's -X prefixes.
-CPU_LEVELS = {
-    "portable": ["-Xx86_64-march=k8", "-Xx86_64-mtune=generic", "-Xaarch64-march=armv8-a"],
-    "performant": ["-Xx86_64-march=x86-64-v3", "-Xaarch64-march=armv8.2-a"],
-}
 
 
 def sidecar_path(path):
@@ -66,10 +61,11 @@ def _add_emitters(env):
 
 
 def cpu_flags(cpu):
+    """Each architecture's level through the fat driver's -X<arch> prefix, e.g. -Xx86_64-march=x86-64-v3."""
     if cpu not in CPU_LEVELS:
         raise SCons.Errors.UserError(f"cpu={cpu}: not available with toolchain=cosmocc; "
                                      f"use one of {', '.join(sorted(CPU_LEVELS))}")
-    return CPU_LEVELS[cpu]
+    return [f"-X{arch}{flag}" for arch in ARCHES for flag in CPU_LEVELS[cpu][arch]]
 
 
 def generate(env):
@@ -78,15 +74,22 @@ def generate(env):
         raise SCons.Errors.UserError(f"toolchain=cosmocc: the checkout path {top!r} contains a space, which "
                                      "cosmocc's compiler driver refuses in any argument.\n"
                                      "  fix: clone or move the repository to a path without spaces")
+    store = Store(env.get("STORE_DIR") or None)
+    if " " in store.root:
+        raise SCons.Errors.UserError(f"toolchain=cosmocc: the store path {store.root!r} contains a space, and "
+                                     "cosmocc would be unpacked there; its compiler driver refuses paths with spaces.\n"
+                                     "  fix: point store= at a path without spaces")
     with reported():
-        pin = load_toolchains_lock(env.File("#toolchains.lock").abspath)["cosmocc"]
-        toolchain = resolve_cosmocc(env.get("COSMOCC_REQUEST", ""), pin, Store(env.get("STORE_DIR") or None),
-                                    offline=bool(env.get("OFFLINE")), log=lambda m: print(f"[cosmocc] {m}", flush=True))
+        pin = load_pin(env.File("#toolchains.lock").abspath)
+        toolchain = resolve_cosmocc(env.get("COSMOCC_REQUEST", ""), pin, store, offline=bool(env.get("OFFLINE")),
+                                    log=lambda m: print(f"[cosmocc] {m}", flush=True))
     cpu = env.get("CPU", "portable")
-    env.Replace(CC=toolchain.tool("cosmocc"), CXX=toolchain.tool("cosmoc++"), LINK=toolchain.tool("cosmoc++"),
-                AR=toolchain.tool("cosmoar"))
+    # Tools by name, found through ENV's PATH: command lines (hence build signatures and the
+    # CacheDir) do not depend on where the toolchain was unpacked. Its identity is in TOOLCHAIN_NODE.
+    env.PrependENVPath("PATH", os.path.join(toolchain.root, "bin"))
+    env.Replace(CC="cosmocc", CXX="cosmoc++", LINK="cosmoc++", AR="cosmoar")
     # C++ in cosmocc defaults to -fno-exceptions -fno-rtti; llama.cpp needs both.
-    # -mcosmo exposes Cosmopolitan's own APIs (program_executable_name, used by runtime/).
+    # -mcosmo (_COSMO_SOURCE) exposes Cosmopolitan's own APIs, like GetProgramExecutableName in runtime/.
     # runtime/cosmo_compat.h holds the source fixes; its path stays out of signatures
     # (FORCED_INCLUDES makes every object depend on its content instead).
     compat = env.File("#runtime/cosmo_compat.h")

@@ -13,16 +13,11 @@ import subprocess
 
 import SCons.Errors
 
-from compile_flags import release_flags
+from compile_flags import CPU_LEVELS, release_flags
 from lsone.treehash import file_sha256
 
 CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
 
-# What cpu=portable and cpu=performant mean per architecture (cosmocc uses the same levels).
-CPU_LEVELS = {
-    "portable": {"x86_64": ["-march=x86-64", "-mtune=generic"], "aarch64": ["-march=armv8-a"]},
-    "performant": {"x86_64": ["-march=x86-64-v3"], "aarch64": ["-march=armv8.2-a"]},
-}
 
 
 def _run(cmd):

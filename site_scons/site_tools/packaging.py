@@ -62,6 +62,7 @@ def _zip_embed(target, source, env):
     entries["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     written = append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"], known_crcs=known)
     crc_cache.update({inputs[n]: written[n][2] for n in inputs})
+    os.makedirs(os.path.dirname(crc_cache_path), exist_ok=True)
     with open(crc_cache_path + ".tmp", "w") as f:
         json.dump(crc_cache, f)
     os.replace(crc_cache_path + ".tmp", crc_cache_path)
@@ -104,7 +105,7 @@ def ui_entries(env, ui):
     return names, nodes
 
 
-def package(env, program, model=None, user_args=None, ui=None, target="$BUILD_ROOT/llama-server-one", **overrides):
+def package(env, program, model=None, user_args=None, ui=None, target="#build/llama-server-one", **overrides):
     """Declare the args file and the packaged executable; return the packaged node."""
     models = model_entry(env, model)
     names = [os.path.basename(m.abspath) for m in models]

@@ -1,8 +1,10 @@
 """runtime/cosmo_compat.h, compiled by the host's g++ against stand-in cosmo headers.
 
-The stand-ins have what matters about cosmo's: libc/mem/gc.h, behind an include guard,
-defines the function-like macro defer(FN, ARG), and <cosmo.h> includes it. Upstream's
-server_queue has a one-argument method named defer.
+The stand-ins have what matters about cosmo's: libc/mem/gc.h, behind an include guard and
+only under _COSMO_SOURCE (what -mcosmo defines), defines the function-like macro defer(FN, ARG),
+and <cosmo.h> includes it. Upstream's server_queue has a one-argument method named defer.
+What this cannot show: that cosmo's own <linux/limits.h> and <algorithm> exist (they do in
+cosmopolitan's libc/isystem); here they resolve to the host's.
 """
 
 import shutil
@@ -25,16 +27,17 @@ int main() { queue q; q.defer(1); std::vector<int> v(3); std::fill(v.begin(), v.
 def cosmo_headers(tmp_path):
     (tmp_path / "libc" / "mem").mkdir(parents=True)
     (tmp_path / "libc" / "mem" / "gc.h").write_text(
-        "#ifndef STANDIN_GC_H\n#define STANDIN_GC_H\n"
+        "#ifdef _COSMO_SOURCE\n#ifndef STANDIN_GC_H\n#define STANDIN_GC_H\n"
         "#define defer(FN, ARG) ((void)(FN), (ARG))\n#define gc(X) defer(0, X)\n#define _gc(X) defer(0, X)\n"
-        "#endif\n")
+        "#endif\n#endif\n")
     (tmp_path / "cosmo.h").write_text('#include "libc/mem/gc.h"\n')
     (tmp_path / "t.cpp").write_text(SERVER_QUEUE_LIKE)
     return tmp_path
 
 
 def compile_with(headers, *extra):
-    cmd = ["g++", "-D__COSMOPOLITAN__", "-isystem", str(headers), *extra, "-fsyntax-only", str(headers / "t.cpp")]
+    cmd = ["g++", "-D__COSMOPOLITAN__", "-D_COSMO_SOURCE", "-isystem", str(headers), *extra, "-fsyntax-only",
+           str(headers / "t.cpp")]
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -172,3 +172,42 @@ def test_an_ape_is_started_through_sh(tmp_path):
     elf = tmp_path / "elf"
     elf.write_bytes(b"\x7fELF" + b"\0" * 60)
     assert launch_command(str(ape)) == ["sh", str(ape)] and launch_command(str(elf)) == [str(elf)]
+
+
+def test_a_broken_lock_is_named_not_a_traceback(tmp_path):
+    from lsone.cosmocc import load_pin
+    lock = tmp_path / "toolchains.lock"
+    lock.write_text(json.dumps({"version": 1, "toolchains": {"other": {"version": "1", "file": "o.zip",
+                                "sha256": "sha256-" + "0" * 64, "size": 1, "mirrors": [{"type": "url", "url": "x"}]}}}))
+    with pytest.raises(InputError, match="no 'cosmocc' entry"):
+        load_pin(str(lock))
+    lock.write_text(json.dumps({"version": 1, "toolchains": {"cosmocc": {"version": "4", "file": "c.zip",
+                                "sha256": "sha256-x", "size": "big", "mirrors": []}}}))
+    with pytest.raises(InputError, match="integer size"):
+        load_pin(str(lock))
+
+
+def test_a_local_archive_is_hashed_once_until_it_changes(tmp_path):
+    data = standin_archive()
+    pin = pin_for(data, ["https://example.invalid/c.zip"])
+    store = Store(str(tmp_path / "store"))
+    archive = tmp_path / "cosmocc-4.0.2.zip"
+    archive.write_bytes(data)
+    logged = []
+    resolve_cosmocc(str(archive), pin, store, log=logged.append)
+    resolve_cosmocc(str(archive), pin, store, log=logged.append)
+    assert sum("hashing the archive" in m for m in logged) == 1
+    archive.write_bytes(data + b"\0")  # replaced by something else: hashed again, and refused
+    with pytest.raises(InputError, match="is not the pinned"):
+        resolve_cosmocc(str(archive), pin, store, log=logged.append)
+
+
+def test_an_unpacked_entry_without_metadata_says_to_delete_it(tmp_path, http_server):
+    data = standin_archive()
+    http_server.routes["/c.zip"] = data
+    store = Store(str(tmp_path / "store"))
+    pin = pin_for(data, [http_server.url + "/c.zip"])
+    root = resolve_cosmocc("", pin, store, log=quiet).root
+    os.remove(root + ".json")
+    with pytest.raises(InputError, match="delete"):
+        resolve_cosmocc("", pin, store, log=quiet)

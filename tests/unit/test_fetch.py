@@ -101,3 +101,23 @@ def test_plain_http_only_for_loopback():
         http.check_url_allowed("http://example.com/x.tar.gz")
     http.check_url_allowed("http://127.0.0.1:8000/x")
     http.check_url_allowed("https://example.com/x")
+
+
+def test_extract_refuses_writing_through_a_chain_of_symlinks(tmp_path):
+    """Each link alone stays inside the tree; together they lead out of it."""
+    import stat
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, target in (("d/l", ".."), ("d/l/m", "..")):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+        zf.writestr("d/l/m/escaped.txt", "outside\n")
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(buf.getvalue())
+    dest = tmp_path / "deep" / "tree"
+    dest.mkdir(parents=True)
+    with pytest.raises(http.DownloadError, match="outside the tree"):
+        extract_tree(str(archive), str(dest), strip_top=False)
+    assert not (tmp_path / "deep" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()

@@ -147,7 +147,9 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None):
                            CCFLAGS=env["CCFLAGS"] + list(flags) + extra.get("flags", []),
                            **extra.get("env", {}))
         objs.append(built[0])  # a fat compiler's .aarch64/ twin rides along as a second target
-    env.Depends(objs, [env["TOOLCHAIN_NODE"]] + env.get("FORCED_INCLUDES", []))  # -include is not scanned
+        if not str(source).endswith(".c") or extra.get("env", {}).get("CC") == env["CXX"]:
+            env.Depends(built[0], env.get("FORCED_INCLUDES", []))  # C++ only; -include is not scanned
+    env.Depends(objs, env["TOOLCHAIN_NODE"])
     return objs
 
 

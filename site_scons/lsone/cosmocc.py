@@ -203,7 +203,7 @@ def _from_archive(request, pin, store, log):
 def resolve_cosmocc(request, pin, store, offline=False, log=print):
     """Return the Toolchain for cosmocc=REQUEST (a directory or an archive), else the pinned one."""
     if request:
-        request = os.path.abspath(os.path.expanduser(request))
+        request = os.path.realpath(os.path.expanduser(request))  # a symlink's target is what gets hashed
         if os.path.isdir(request):
             check_layout(request, f"cosmocc={request}")
             digest = cached_digest(request, os.path.join(store.root, ".digests"), tree_hash, log,

@@ -83,12 +83,18 @@ def _member_relpath(name, subdir, strip_top=True):
     return rel
 
 
+def _inside(root, path):
+    real, root = os.path.realpath(path), os.path.realpath(root)
+    return real == root or real.startswith(root + os.sep)
+
+
 def _destination(dest_root, rel):
-    """Where rel goes; refused if an earlier symlink member would carry it outside the tree."""
+    """Where rel goes; refused if it is already there (a repeated name could write through a
+    symlink) or if an earlier symlink member would carry it outside the tree."""
     path = os.path.join(dest_root, *rel.split("/"))
-    root = os.path.realpath(dest_root)
-    parent = os.path.realpath(os.path.dirname(path))
-    if parent != root and not parent.startswith(root + os.sep):
+    if os.path.lexists(path):
+        raise http.DownloadError(f"archive member {rel} appears twice")
+    if not _inside(dest_root, os.path.dirname(path)):
         raise http.DownloadError(f"archive member {rel} would be written outside the tree (through a symlink)")
     return path
 
@@ -106,11 +112,10 @@ def _write_member(dest_root, rel, data_stream, executable):
 
 
 def _write_symlink(dest_root, rel, target, origin):
-    """A relative symlink that stays inside the tree; anything else is refused."""
-    resolved = os.path.normpath(os.path.join(os.path.dirname(rel), target))
-    if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
-        raise http.DownloadError(f"{origin}: symlink {rel} -> {target!r} points outside the tree")
+    """A relative symlink that stays inside the tree (resolved on disk, through earlier links)."""
     path = _destination(dest_root, rel)
+    if target.startswith("/") or not _inside(dest_root, os.path.join(os.path.dirname(path), target)):
+        raise http.DownloadError(f"{origin}: symlink {rel} -> {target!r} points outside the tree")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.symlink(target, path)
 

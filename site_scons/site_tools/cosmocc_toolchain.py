@@ -75,13 +75,14 @@ def generate(env):
                                      "cosmocc's compiler driver refuses in any argument.\n"
                                      "  fix: clone or move the repository to a path without spaces")
     store = Store(env.get("STORE_DIR") or None)
-    if " " in store.root:
+    request = env.get("COSMOCC_REQUEST", "")
+    if " " in store.root and not os.path.isdir(os.path.expanduser(request)):
         raise SCons.Errors.UserError(f"toolchain=cosmocc: the store path {store.root!r} contains a space, and "
                                      "cosmocc would be unpacked there; its compiler driver refuses paths with spaces.\n"
                                      "  fix: point store= at a path without spaces")
     with reported():
         pin = load_pin(env.File("#toolchains.lock").abspath)
-        toolchain = resolve_cosmocc(env.get("COSMOCC_REQUEST", ""), pin, store, offline=bool(env.get("OFFLINE")),
+        toolchain = resolve_cosmocc(request, pin, store, offline=bool(env.get("OFFLINE")),
                                     log=lambda m: print(f"[cosmocc] {m}", flush=True))
     cpu = env.get("CPU", "portable")
     # Tools by name, found through ENV's PATH: command lines (hence build signatures and the

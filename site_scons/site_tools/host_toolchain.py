@@ -19,7 +19,6 @@ from lsone.treehash import file_sha256
 CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
 
 
-
 def _run(cmd):
     result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)

@@ -103,21 +103,35 @@ def test_plain_http_only_for_loopback():
     http.check_url_allowed("https://example.com/x")
 
 
-def test_extract_refuses_writing_through_a_chain_of_symlinks(tmp_path):
-    """Each link alone stays inside the tree; together they lead out of it."""
+def _zip_with(tmp_path, members):
+    """members: (name, symlink target or None, file text)."""
     import stat
     import zipfile
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for name, target in (("d/l", ".."), ("d/l/m", "..")):
+        for name, target, text in members:
             info = zipfile.ZipInfo(name)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            zf.writestr(info, target)
-        zf.writestr("d/l/m/escaped.txt", "outside\n")
+            if target is not None:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target if target is not None else text)
     archive = tmp_path / "a.zip"
     archive.write_bytes(buf.getvalue())
     dest = tmp_path / "deep" / "tree"
     dest.mkdir(parents=True)
-    with pytest.raises(http.DownloadError, match="outside the tree"):
-        extract_tree(str(archive), str(dest), strip_top=False)
+    return str(archive), str(dest)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize("members, refusal", [
+    # each link alone stays inside the tree by its text; on disk, the second one leads out
+    ([("d/l", "..", None), ("d/l/m", "..", None), ("d/l/m/escaped.txt", None, "outside\n")], "outside the tree"),
+    # a link whose target only resolves outside through an earlier link
+    ([("d/l", "..", None), ("f", "d/l/escaped.txt", None)], "points outside the tree"),
+    # a repeated name: the second member would be written through the first, a symlink
+    ([("f", "inside.txt", None), ("f", None, "through the link\n")], "appears twice"),
+])
+def test_extract_refuses_writing_outside_the_tree_through_symlinks(tmp_path, members, refusal):
+    archive, dest = _zip_with(tmp_path, members)
+    with pytest.raises(http.DownloadError, match=refusal):
+        extract_tree(archive, dest, strip_top=False)
     assert not (tmp_path / "deep" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()

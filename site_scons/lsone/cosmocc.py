@@ -10,16 +10,14 @@ The unpacked tree is stored under the archive's hash, with its own tree hash bes
 import hashlib
 import json
 import os
-import re
 import shutil
 
 from .errors import InputError
 from .fetch import extract_tree
 from .filefetch import check_free_space, fetch_pinned_file
+from .lockfile import SHA256_RE, read_lock
 from .treehash import file_sha256, iter_tree, tree_hash
 
-LOCK_VERSION = 1
-_SHA_RE = re.compile(r"^sha256-[0-9a-f]{64}$")
 # What the build runs or hands to the compiler; a directory without them is not a cosmocc.
 REQUIRED_FILES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink",
                   "bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c")
@@ -55,24 +53,15 @@ class Toolchain:
 
 
 def load_toolchains_lock(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise InputError(path, "lock file not found", fix="run scons from the repository root")
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
-    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION or not isinstance(data.get("toolchains"), dict):
-        raise InputError(path, "unsupported toolchains.lock format", expected='{"version": 1, "toolchains": {...}}')
     pins = {}
-    for name, entry in data["toolchains"].items():
+    for name, entry in read_lock(path, "toolchains").items():
         where, fix = f"{path}: toolchains.{name}", "restore the file from git (`git checkout -- toolchains.lock`)"
         if not isinstance(entry, dict):
             raise InputError(where, "must be an object", fix=fix)
         missing = [k for k in ("version", "file", "sha256", "size", "mirrors") if k not in entry]
         if missing:
             raise InputError(where, f"missing key(s) {', '.join(missing)}", fix=fix)
-        if not isinstance(entry["size"], int) or not _SHA_RE.match(str(entry["sha256"])) or not entry["mirrors"]:
+        if not isinstance(entry["size"], int) or not SHA256_RE.match(str(entry["sha256"])) or not entry["mirrors"]:
             raise InputError(where, "needs an integer size, a sha256 of the form sha256-<64 hex digits> "
                                     "and at least one mirror", found=json.dumps(entry)[:300], fix=fix)
         pins[name] = ToolchainPin(name, entry)

@@ -24,7 +24,7 @@ from .errors import InputError
 
 LOCK_VERSION = 1
 MIRROR_TYPES = {"url": ("url",), "pip-sdist": ("package",)}
-_TREE_HASH_RE = re.compile(r"^sha256-[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^sha256-[0-9a-f]{64}$")  # tree hashes and file hashes alike
 
 
 class SourcePin:
@@ -56,7 +56,7 @@ def parse_source_pin(path, name, data):
     for key in ("rev", "treeHash", "include", "mirrors"):
         if key not in data:
             _fail(where, f"missing key '{key}'")
-    if not _TREE_HASH_RE.match(str(data["treeHash"])):
+    if not SHA256_RE.match(str(data["treeHash"])):
         raise InputError(where, "treeHash is malformed", expected="sha256-<64 hex digits>",
                          found=repr(data["treeHash"]))
     include = data["include"]
@@ -80,20 +80,31 @@ def parse_source_pin(path, name, data):
     return SourcePin(name, str(data["rev"]), data["treeHash"], include, mirrors, extra)
 
 
-def load_sources_lock(path):
-    """Read a sources.lock and return {name: SourcePin}."""
+def read_lock(path, collection, missing_ok=False):
+    """The {name: entry} object under `collection` of a version-1 lock file (sources.lock,
+    models.lock, toolchains.lock), or a named error. missing_ok: a missing file reads as empty."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
+        if missing_ok:
+            return {}
         raise InputError(path, "lock file not found", fix="run scons from the repository root")
     except json.JSONDecodeError as e:
         raise InputError(path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
     if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
         raise InputError(path, "unsupported lock format", expected=f'"version": {LOCK_VERSION}',
                          found=repr(data.get("version") if isinstance(data, dict) else data))
-    sources = data.get("sources")
-    if not isinstance(sources, dict) or not sources:
+    entries = data.get(collection)
+    if not isinstance(entries, dict):
+        _fail(path, f"'{collection}' must be an object of named entries")
+    return entries
+
+
+def load_sources_lock(path):
+    """Read a sources.lock and return {name: SourcePin}."""
+    sources = read_lock(path, "sources")
+    if not sources:
         _fail(path, "'sources' must be a non-empty object")
     return {name: parse_source_pin(path, name, entry) for name, entry in sources.items()}
 

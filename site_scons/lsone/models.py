@@ -19,7 +19,6 @@ import fnmatch
 import glob
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,11 +26,10 @@ import zipfile
 
 from . import http
 from .errors import InputError
-from .filefetch import check_free_space, fetch_pinned_file, fetch_url  # noqa: F401 (check_free_space is re-exported)
+from .filefetch import fetch_pinned_file, fetch_url
+from .lockfile import LOCK_VERSION, SHA256_RE, read_lock
 from .treehash import file_sha256
 
-LOCK_VERSION = 1
-_SHA_RE = re.compile(r"^sha256-[0-9a-f]{64}$")
 
 
 class ModelPin:
@@ -49,19 +47,10 @@ class ModelPin:
 
 
 def load_models_lock(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
-    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION or not isinstance(data.get("models"), dict):
-        raise InputError(path, "unsupported models.lock format", expected='{"version": 1, "models": {...}}')
     pins = {}
-    for name, entry in data["models"].items():
+    for name, entry in read_lock(path, "models", missing_ok=True).items():
         where = f"{path}: models.{name}"
-        if not isinstance(entry, dict) or not _SHA_RE.match(str(entry.get("sha256"))):
+        if not isinstance(entry, dict) or not SHA256_RE.match(str(entry.get("sha256"))):
             raise InputError(where, "needs a sha256 of the form sha256-<64 hex digits>")
         if not isinstance(entry.get("size"), int) or not entry.get("mirrors"):
             raise InputError(where, "needs an integer size and a non-empty mirrors list")

@@ -14,7 +14,7 @@ import SCons.Errors
 from SCons.Script import Action, Builder
 
 from lsone.argsfile import compose_embedded_args, parse_args_text
-from lsone.models import check_free_space
+from lsone.filefetch import check_free_space
 from lsone.zipembed import append_zip, check_gguf
 from scons_errors import reported
 

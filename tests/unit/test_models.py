@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from lsone.errors import InputError
-from lsone.models import ModelPin, check_free_space, fetch_model, load_models_lock, resolve_model
+from lsone.filefetch import check_free_space
+from lsone.models import ModelPin, fetch_model, load_models_lock, resolve_model
 from lsone.store import Store
 
 from conftest import REPO

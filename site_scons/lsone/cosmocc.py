@@ -173,6 +173,11 @@ def available_locally(request, pin, store):
 
 def _from_archive(request, pin, store, log):
     origin = f"cosmocc={request}"
+    size = os.path.getsize(request)
+    if size != pin.size:  # no need to hash it: a partial or different download
+        raise InputError(origin, f"is not the pinned {pin.file}", expected=f"{pin.size} bytes ({pin.sha256})",
+                         found=f"{size} bytes" + (" (shorter: an interrupted download?)" if size < pin.size else ""),
+                         fix=f"download {pin.file} again ({' or '.join(pin.mirror_urls())})")
     actual = cached_digest(request, os.path.join(store.root, ".digests"),
                            lambda p: "sha256-" + file_sha256(p), log, "the archive")
     if actual != pin.sha256:

@@ -108,10 +108,16 @@ def test_local_archive_is_checked_by_sha256(tmp_path):
     pin = pin_for(data, ["https://example.invalid/c.zip"])
     store = Store(str(tmp_path / "store"))
     bad = tmp_path / "other.zip"
-    bad.write_bytes(data + b"\0")
+    tampered = bytearray(data)
+    tampered[len(data) // 2] ^= 0xFF  # same size, other bytes: only the hash can tell
+    bad.write_bytes(bytes(tampered))
     with pytest.raises(InputError) as e:
         resolve_cosmocc(str(bad), pin, store, log=quiet)
-    assert f"cosmocc={bad}" in str(e.value) and pin.sha256 in str(e.value)
+    assert f"cosmocc={bad}" in str(e.value) and pin.sha256 in str(e.value) and "found:    sha256-" in str(e.value)
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(data[:100])
+    with pytest.raises(InputError, match="100 bytes .shorter: an interrupted download"):
+        resolve_cosmocc(str(truncated), pin, store, log=quiet)
     good = tmp_path / "cosmocc-4.0.2.zip"
     good.write_bytes(data)
     toolchain = resolve_cosmocc(str(good), pin, store, log=quiet)
@@ -197,7 +203,7 @@ def test_a_local_archive_is_hashed_once_until_it_changes(tmp_path):
     resolve_cosmocc(str(archive), pin, store, log=logged.append)
     resolve_cosmocc(str(archive), pin, store, log=logged.append)
     assert sum("hashing the archive" in m for m in logged) == 1
-    archive.write_bytes(data + b"\0")  # replaced by something else: hashed again, and refused
+    archive.write_bytes(data + b"\0")  # replaced by something else: refused
     with pytest.raises(InputError, match="is not the pinned"):
         resolve_cosmocc(str(archive), pin, store, log=logged.append)
 

@@ -92,7 +92,7 @@ def generate(env):
     # C++ in cosmocc defaults to -fno-exceptions -fno-rtti; llama.cpp needs both.
     # -mcosmo (_COSMO_SOURCE) exposes Cosmopolitan's own APIs, like GetProgramExecutableName in runtime/.
     # runtime/cosmo_compat.h holds the source fixes; its path stays out of signatures
-    # (FORCED_INCLUDES makes every object depend on its content instead).
+    # (FORCED_INCLUDES makes every C++ object depend on its content instead).
     compat = env.File("#runtime/cosmo_compat.h")
     release_flags(env, extra_ccflags=["-mcosmo"],
                   extra_cxxflags=["-fexceptions", "-frtti", "$(", "-include", compat.abspath, "$)"],
@@ -104,7 +104,6 @@ def generate(env):
         OPENMP_FLAGS=["-fopenmp"], OPENMP_DEFINES=["GGML_USE_OPENMP"],
         LINKFLAGS=["-fopenmp"],
         SYSTEM_LIBS=[],  # libc, libm, pthreads and dl are all in cosmo's libc
-        TARGET_MACHINE=ARCHES[0],
         TARGET_ARCHES=list(ARCHES),
         TARGET_LABEL="Cosmopolitan " + "+".join(ARCHES),
         BUILD_ROOT="#build/cosmocc",  # apart from host objects, so switching toolchains rebuilds nothing

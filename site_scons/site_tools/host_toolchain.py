@@ -88,7 +88,7 @@ def generate(env):
         OPENMP_DEFINES=["GGML_USE_OPENMP"],
         LINKFLAGS=["-fopenmp"],
         SYSTEM_LIBS=["pthread", "m", "dl"],
-        TARGET_MACHINE=machine,
+        TARGET_ARCHES=[machine],
         TARGET_LABEL=f"{platform.system()} {machine}",
         BUILD_ROOT="#build",
     )

@@ -163,11 +163,13 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     src = src_dir.abspath
     gen = f"{env['BUILD_ROOT']}/gen"
     s = lambda rel: f"{src}/{rel}"  # noqa: E731
-    arches = env.get("TARGET_ARCHES") or env["TARGET_MACHINE"]
+    arches = env["TARGET_ARCHES"]
+    fat = len(arches) > 1  # a fat compiler builds every file for every architecture
     with reported():
-        lists = {name: [s(x) for x in files] for name, files in all_source_lists(src, arches).items()}
+        lists = {name: [s(x) for x in files]
+                 for name, files in all_source_lists(src, arches if fat else arches[0]).items()}
     cpu_sources = lists["ggml-cpu"]
-    if not isinstance(arches, str):
+    if fat:
         for arch in arches:
             cpu_sources += _arch_guarded_sources(env, arch, s("ggml/src"), lists[f"ggml-cpu:{arch}"])
     build_info, ui_cpp = _generated_sources(env, src, gen)

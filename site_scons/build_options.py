@@ -33,6 +33,7 @@ def declare_variables(args):
         ("cache_limit", "for `scons prune-cache`: the size to prune cache_dir to (e.g. 2G)", "2G"),
         ("url", "for `scons add-model`: the https URL of a .gguf file", ""),
         ("license", "for `scons add-model`: the model's license, recorded in models.lock", ""),
+        ("fuzz_time", "for `scons fuzz`: seconds to fuzz each target", "60"),
         ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
     )
     return vars

@@ -1,0 +1,118 @@
+"""Writes the fuzz seed corpus (tests/fuzz/corpus/): small valid and near-valid inputs.
+
+Run it from the repository after changing it: python3 tests/fuzz/make_seeds.py
+The files are checked in, so the fuzzers and `scons fuzz-regress` never depend on running it.
+"""
+
+import os
+import struct
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "site_scons"))
+
+from lsone.zipembed import append_zip  # noqa: E402
+
+ENTRIES = {".args": b"--port 8080\n-m /zip/m.gguf\n", "ui/index.html": b"<html></html>\n", "manifest.json": b"{}\n"}
+
+
+def elf_image(body=b"\x90" * 64):
+    """A little-endian ELF64 header, a body and one section header last, as our linkers lay it out."""
+    shoff = 64 + len(body)
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    header += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0x400000, 0, shoff, 0, 64, 56, 0, 64, 1, 0)
+    return header + body + b"\0" * 64
+
+
+def ape_image():
+    """What a cosmocc APE starts with: a shell-script MZ header, no ELF header at offset 0."""
+    return b"MZqFpD='\n\n\0\0\0\0\0\0\0\0'\n" + b"#!/bin/sh\nexit 0\n" + b"\0" * 40
+
+
+def appended(prefix, entries=ENTRIES):
+    with tempfile.TemporaryDirectory() as tmp:
+        exe, out = os.path.join(tmp, "exe"), os.path.join(tmp, "out")
+        with open(exe, "wb") as f:
+            f.write(prefix)
+        append_zip(exe, out, entries)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def local_header(name, data, zip64=False):
+    extra = struct.pack("<HHQQ", 1, 16, len(data), len(data)) if zip64 else b""
+    small = 0xFFFFFFFF if zip64 else len(data)
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0x800, 0, 0, 0x21, 0, small, small, len(name),
+                       len(extra)) + name + extra + data
+
+
+def zip64_archive(prefix=b""):
+    """One entry whose sizes and offset live in a zip64 extra field, and zip64 end records."""
+    name, data = b"ui/a.txt", b"zip64 entry data\n"
+    offset = len(prefix)
+    body = prefix + local_header(name, data, zip64=True)
+    extra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x32D, 45, 0x800, 0, 0, 0x21, 0, 0xFFFFFFFF,
+                          0xFFFFFFFF, len(name), len(extra), 0, 0, 0, 0o100644 << 16, 0xFFFFFFFF) + name + extra
+    cd_start = len(body)
+    cd_end = cd_start + len(central)
+    eocd64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 0x32D, 45, 0, 0, 1, 1, len(central), cd_start)
+    locator = struct.pack("<IIQI", 0x07064B50, 0, cd_end, 1)
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return body + central + eocd64 + locator + eocd
+
+
+def zip_seeds():
+    elf_zip = appended(elf_image())
+    return {
+        "empty": b"",
+        "elf-plain": elf_image(),
+        "elf-zip": elf_zip,
+        "elf-zip-truncated": elf_zip[:-30],
+        "elf-zip-commented": elf_zip[:-2] + struct.pack("<H", 5) + b"hello",
+        "ape-zip": appended(ape_image()),
+        "plain-zip": appended(b""),
+        "zip64": zip64_archive(),
+        "elf-zip64": zip64_archive(elf_image()),
+        "ape-zip64": zip64_archive(ape_image()),
+    }
+
+
+def escaped(s):
+    return s.replace(b"\\", b"\\\\") + b"\\\n"
+
+
+def args_input(embedded, adjacent=b"", command_line=()):
+    """The layout fuzz_args.cpp reads with FuzzedDataProvider: command-line strings and the
+    adjacent file (backslash-terminated), the embedded file, then the argument count last."""
+    return b"".join(escaped(a) for a in command_line) + escaped(adjacent) + embedded + bytes([len(command_line)])
+
+
+def args_seeds():
+    with open(os.path.join(HERE, "..", "..", "assets", "default.args"), "rb") as f:
+        default = f.read()
+    return {
+        "default": args_input(default),
+        "layers": args_input(b"--alias x\n... --port 9\n", b"--ctx-size 512 ...\n# note\n--threads 2",
+                             [b"--port", b"7000"]),
+        "quotes": args_input(b"'single $HOME \\n literal' \"tab\\there\" \"q\\\"\" \"hex\\x41\" con'cat'\"en\""),
+        "variables": args_input(b'"$HOME/a" "${PATH}b" "$LSONE_UNSET." \'$HOME\' "$" "${"'),
+        "escapes": args_input(b"back\\ slash \\#x x#notacomment \\...\n'...' \"...\" ...\nline\\\ncontinued"),
+        "errors": args_input(b"--a\n'open", b'"bad \\q" "\\xZZ" trailing\\'),
+        "multiline": args_input(b"'multi\nline' \"a\\\nb\" # comment\n--b\t--c\r\n\f\v"),
+    }
+
+
+def main():
+    for target, seeds in (("zip", zip_seeds()), ("args", args_seeds())):
+        out = os.path.join(HERE, "corpus", target)
+        os.makedirs(out, exist_ok=True)
+        for name, data in seeds.items():
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+        print(f"{out}: {len(seeds)} seeds, {sum(map(len, seeds.values()))} bytes")
+
+
+if __name__ == "__main__":
+    main()

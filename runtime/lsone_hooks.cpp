@@ -10,9 +10,9 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <unistd.h>
 #if defined(__unix__) || defined(__APPLE__)
 #    include <sys/mman.h>
-#    include <unistd.h>
 #endif
 
 namespace {
@@ -21,10 +21,10 @@ namespace {
 const uint64_t GGUF_ALIGNMENT = 65536;
 
 std::mutex g_views_mutex;
-std::map<int, size_t> g_views;  // fd -> offset of the entry inside the executable
+std::map<int, std::pair<size_t, size_t>> g_views;  // fd -> offset and size of the entry inside the executable
 
 struct zip_reader {
-    FILE *   file;
+    int      fd;  // the executable, kept open by self_zip()
     uint64_t base;
     uint64_t size;
 };
@@ -35,10 +35,8 @@ size_t read_entry(void * userdata, void * output, uint64_t offset, size_t len) {
         return 0;
     }
     len = (size_t) std::min<uint64_t>(len, r->size - offset);
-    if (fseeko(r->file, (off_t) (r->base + offset), SEEK_SET) != 0) {
-        return 0;
-    }
-    return std::fread(output, 1, len, r->file);
+    const ssize_t n = pread(r->fd, output, len, (off_t) (r->base + offset));
+    return n < 0 ? 0 : (size_t) n;
 }
 
 }  // namespace
@@ -50,29 +48,24 @@ bool lsone_gguf_from_zip(const char * fname, const struct gguf_init_params & par
     *result = nullptr;
     std::string file, err;
     uint64_t base = 0, size = 0;
-    if (!lsone::resolve_zip_path(fname, file, base, size, GGUF_ALIGNMENT, err)) {
+    const lsone::zip_archive & zip = lsone::self_zip();
+    if (!lsone::resolve_zip_path(fname, file, base, size, GGUF_ALIGNMENT, err) ||
+        !lsone::archive_holds(zip, base, size, err)) {
         std::fprintf(stderr, "llama-server-one: %s\n", err.c_str());
-        return true;
-    }
-    FILE * f = std::fopen(file.c_str(), "rb");
-    if (!f) {
-        std::fprintf(stderr, "llama-server-one: cannot open %s\n", file.c_str());
         return true;
     }
 #if defined(_POSIX_MAPPED_FILES)
     // Parse the header from a mapping of the entry: only the pages it touches are read,
     // and the many small reads of a large vocabulary cost no system calls.
-    void * view = mmap(nullptr, (size_t) size, PROT_READ, MAP_SHARED, fileno(f), (off_t) base);
+    void * view = mmap(nullptr, (size_t) size, PROT_READ, MAP_SHARED, *zip.fd, (off_t) base);
     if (view != MAP_FAILED) {
         *result = gguf_init_from_buffer(view, (size_t) size, params);
         munmap(view, (size_t) size);
-        std::fclose(f);
         return true;
     }
 #endif
-    zip_reader reader = {f, base, size};
+    zip_reader reader = {*zip.fd, base, size};
     *result = gguf_init_from_callback(read_entry, &reader, 0, size, params);
-    std::fclose(f);
     return true;
 }
 
@@ -85,21 +78,31 @@ FILE * lsone_zip_fopen(const std::string & fname, size_t & base, size_t & size) 
     if (!lsone::resolve_zip_path(fname, file, offset, length, GGUF_ALIGNMENT, err)) {
         throw std::runtime_error(err);
     }
-    FILE * fp = std::fopen(file.c_str(), "rb");
+    FILE * fp = lsone::open_archive_range(lsone::self_zip(), offset, length, err);
     if (!fp || fseeko(fp, (off_t) offset, SEEK_SET) != 0) {
-        throw std::runtime_error("cannot open " + file + " to read " + fname);
+        if (fp) {
+            std::fclose(fp);
+        }
+        throw std::runtime_error(fname + ": " + (err.empty() ? "cannot seek in " + file : err));
     }
     base = (size_t) offset;
     size = (size_t) length;
     std::lock_guard<std::mutex> lock(g_views_mutex);
-    g_views[fileno(fp)] = base;
+    g_views[fileno(fp)] = {base, size};
     return fp;
 }
 
 size_t lsone_zip_view_base(int fd) {
     std::lock_guard<std::mutex> lock(g_views_mutex);
     auto it = g_views.find(fd);
-    return it == g_views.end() ? 0 : it->second;
+    if (it == g_views.end()) {
+        return 0;
+    }
+    std::string err;  // checked again right before mapping: a shorter file would fault (SIGBUS) instead
+    if (!lsone::archive_holds(lsone::self_zip(), it->second.first, it->second.second, err)) {
+        throw std::runtime_error(err);
+    }
+    return it->second.first;
 }
 
 void lsone_zip_view_close(FILE * fp) {

@@ -17,6 +17,7 @@ bool lsone_gguf_from_zip(const char * fname, const struct gguf_init_params & par
 // other paths; throws std::runtime_error for a bad entry. base/size describe the view.
 FILE * lsone_zip_fopen(const std::string & fname, size_t & base, size_t & size);
 // The view's offset inside the file behind fd (0 when fd is not a zip view), for mmap.
+// Throws std::runtime_error when fstat shows the executable no longer holds the view.
 size_t lsone_zip_view_base(int fd);
 // Called before a view's FILE is closed.
 void lsone_zip_view_close(FILE * fp);

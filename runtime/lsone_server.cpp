@@ -30,26 +30,17 @@ const char * mime_type(const std::string & name) {
     return it == types.end() ? "application/octet-stream" : it->second;
 }
 
-std::string json_string(const std::string & s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += (char) c;
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-            out += buf;
-        } else {
-            out += (char) c;
-        }
-    }
-    return out + "\"";
-}
+struct ui_file {
+    std::shared_ptr<const std::string> body;
+    const char * type;
+};
+
+// Request path -> file, filled once at startup before the server listens, read-only after.
+std::map<std::string, ui_file> g_ui_files;
 
 }  // namespace
 
-bool lsone_serve_zip_dir(httplib::Server & srv, const std::string & api_prefix, const std::string & zip_dir) {
+bool lsone_serve_zip_dir(httplib::Server &, const std::string & api_prefix, const std::string & zip_dir) {
     const lsone::zip_archive & zip = lsone::self_zip();
     std::string prefix = zip_dir.substr(5);  // after "/zip/"
     while (!prefix.empty() && prefix.back() == '/') {
@@ -69,13 +60,10 @@ bool lsone_serve_zip_dir(httplib::Server & srv, const std::string & api_prefix, 
             return false;
         }
         const std::string rel = e.name.substr(prefix.size());
-        const char * type = mime_type(rel);
-        auto handler = [body, type](const httplib::Request &, httplib::Response & res) {
-            res.set_content(body->data(), body->size(), type);
-        };
-        srv.Get(api_prefix + "/" + rel, handler);
+        const ui_file file = {body, mime_type(rel)};
+        g_ui_files[api_prefix + "/" + rel] = file;
         if (rel == "index.html") {
-            srv.Get(api_prefix + "/", handler);
+            g_ui_files[api_prefix + "/"] = file;
         }
         served++;
     }
@@ -87,20 +75,44 @@ bool lsone_serve_zip_dir(httplib::Server & srv, const std::string & api_prefix, 
     return true;
 }
 
-std::string lsone_manifest_json() {
-    std::string text, err;
-    return lsone::read_entry(lsone::self_zip(), "manifest.json", text, err) ? text : "null";
+bool lsone_serve_zip_file(const httplib::Request & req, httplib::Response & res) {
+    if (req.method != "GET" && req.method != "HEAD") {
+        return false;
+    }
+    auto it = g_ui_files.find(req.path);
+    if (it == g_ui_files.end()) {
+        return false;
+    }
+    res.status = 200;
+    res.set_content(it->second.body->data(), it->second.body->size(), it->second.type);
+    return true;
 }
 
-std::string lsone_model_general_json(const std::string & model_path) {
+common_json lsone_manifest() {
+    static const common_json manifest = [] {
+        std::string text, err;
+        if (!lsone::read_entry(lsone::self_zip(), "manifest.json", text, err)) {
+            return common_json();
+        }
+        common_json parsed = common_json::parse_no_throw(text);
+        if (parsed.is_discarded()) {
+            std::fprintf(stderr, "llama-server-one: /zip/manifest.json is not valid JSON; /props shows null for it\n");
+            return common_json();
+        }
+        return parsed;
+    }();
+    return manifest;
+}
+
+common_json lsone_model_general(const std::string & model_path) {
     static std::mutex mutex;
-    static std::map<std::string, std::string> cache;
+    static std::map<std::string, common_json> cache;
     std::lock_guard<std::mutex> lock(mutex);
     auto it = cache.find(model_path);
     if (it != cache.end()) {
         return it->second;
     }
-    std::string out = "{";
+    common_json out = common_json::object();
     gguf_init_params params = {/*no_alloc =*/ true, /*ctx =*/ nullptr};
     if (gguf_context * ctx = model_path.empty() ? nullptr : gguf_init_from_file(model_path.c_str(), params)) {
         for (int64_t i = 0; i < gguf_get_n_kv(ctx); i++) {
@@ -108,21 +120,19 @@ std::string lsone_model_general_json(const std::string & model_path) {
             if (key.compare(0, 8, "general.") != 0) {
                 continue;
             }
-            std::string value;
+            // Strings may hold any bytes: the server's dump replaces invalid UTF-8; NaN and inf become null.
             switch (gguf_get_kv_type(ctx, i)) {
-                case GGUF_TYPE_STRING:  value = json_string(gguf_get_val_str(ctx, i)); break;
-                case GGUF_TYPE_UINT32:  value = std::to_string(gguf_get_val_u32(ctx, i)); break;
-                case GGUF_TYPE_INT32:   value = std::to_string(gguf_get_val_i32(ctx, i)); break;
-                case GGUF_TYPE_UINT64:  value = std::to_string(gguf_get_val_u64(ctx, i)); break;
-                case GGUF_TYPE_FLOAT32: value = std::to_string(gguf_get_val_f32(ctx, i)); break;
-                case GGUF_TYPE_BOOL:    value = gguf_get_val_bool(ctx, i) ? "true" : "false"; break;
-                default: continue;  // arrays and the rest: not shown
+                case GGUF_TYPE_STRING:  out[key] = std::string(gguf_get_val_str(ctx, i)); break;
+                case GGUF_TYPE_UINT32:  out[key] = (uint64_t) gguf_get_val_u32(ctx, i); break;
+                case GGUF_TYPE_INT32:   out[key] = (int64_t) gguf_get_val_i32(ctx, i); break;
+                case GGUF_TYPE_UINT64:  out[key] = gguf_get_val_u64(ctx, i); break;
+                case GGUF_TYPE_FLOAT32: out[key] = (double) gguf_get_val_f32(ctx, i); break;
+                case GGUF_TYPE_BOOL:    out[key] = gguf_get_val_bool(ctx, i); break;
+                default: break;  // arrays and the rest: not shown
             }
-            out += (out.size() > 1 ? "," : "") + json_string(key) + ":" + value;
         }
         gguf_free(ctx);
     }
-    out += "}";
     cache[model_path] = out;
     return out;
 }

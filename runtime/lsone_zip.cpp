@@ -2,9 +2,14 @@
 
 #include "lsone_zip.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(_WIN32)
 #    include <windows.h>
@@ -15,8 +20,17 @@
 #    include <cosmo.h>  // GetProgramExecutableName
 #else
 #    include <climits>
-#    include <unistd.h>
 #endif
+
+#ifndef O_CLOEXEC
+#    define O_CLOEXEC 0
+#endif
+
+// The packager (site_scons/lsone/zipembed.py, record_image_size) finds this record in the
+// executable and writes the executable's own size (the image, before the zip) into its last
+// 8 bytes, little-endian. The loaded copy then tells the reader where the zip must start, so a
+// cut-off file is caught for every toolchain, APE included (an APE has no ELF header to ask).
+extern "C" __attribute__((used)) volatile const unsigned char lsone_image_size_record[32] = "llama-server-one-imgsize";
 
 namespace lsone {
 
@@ -24,30 +38,221 @@ namespace {
 
 const uint32_t SIG_LOCAL = 0x04034b50, SIG_CENTRAL = 0x02014b50, SIG_EOCD = 0x06054b50;
 const uint32_t SIG_EOCD64 = 0x06064b50, SIG_LOCATOR64 = 0x07064b50;
+const size_t   RECORD_MAGIC_LEN = 24;
+// Limits for lengths the file states about itself, so a damaged directory cannot make us
+// allocate or read the whole file (real directories hold ~60 bytes per entry).
+const uint64_t MAX_DIRECTORY_SIZE = 64ull << 20;
+const uint64_t MAX_ENTRY_READ     = 256ull << 20;
 
 uint16_t u16(const unsigned char * p) { return (uint16_t) (p[0] | (p[1] << 8)); }
 uint32_t u32(const unsigned char * p) { return (uint32_t) u16(p) | ((uint32_t) u16(p + 2) << 16); }
 uint64_t u64(const unsigned char * p) { return (uint64_t) u32(p) | ((uint64_t) u32(p + 4) << 32); }
 
-struct file_closer { void operator()(FILE * f) const { if (f) { std::fclose(f); } } };
-using file_ptr = std::unique_ptr<FILE, file_closer>;
-
-bool read_at(FILE * f, uint64_t offset, void * buf, size_t len) {
-    if (fseeko(f, (off_t) offset, SEEK_SET) != 0) {
-        return false;
+bool read_at(int fd, uint64_t offset, void * buf, size_t len) {
+    auto * p = static_cast<unsigned char *>(buf);
+    while (len > 0) {
+        const ssize_t n = pread(fd, p, len, (off_t) offset);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t) n;
+        offset += (uint64_t) n;
     }
-    return std::fread(buf, 1, len, f) == len;
+    return true;
 }
 
-// End of the ELF image (section headers are last in the files our linkers write), or 0.
-uint64_t elf_image_end(FILE * f) {
-    unsigned char h[64];
-    if (!read_at(f, 0, h, sizeof(h)) || std::memcmp(h, "\x7f" "ELF", 4) != 0 || h[4] != 2 || h[5] != 1) {
-        return 0;  // not a little-endian ELF64: no way to tell where the image ends
+// [offset, offset + len) lies inside a file of file_size bytes (without overflowing).
+bool within(uint64_t offset, uint64_t len, uint64_t file_size) {
+    return offset <= file_size && len <= file_size - offset;
+}
+
+std::shared_ptr<const int> keep_fd(int fd) {
+    return std::shared_ptr<const int>(new int(fd), [](const int * p) { close(*p); delete p; });
+}
+
+uint64_t loaded_image_size() {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | lsone_image_size_record[RECORD_MAGIC_LEN + i];
     }
-    uint64_t shoff = u64(h + 0x28);
-    uint16_t shentsize = u16(h + 0x3a), shnum = u16(h + 0x3c);
-    return shoff + (uint64_t) shentsize * shnum;
+    return v;
+}
+
+// The image size recorded in another file (0 when it has no record, or an unwritten one).
+uint64_t find_image_size_record(int fd, uint64_t file_size) {
+    unsigned char magic[RECORD_MAGIC_LEN];
+    for (size_t i = 0; i < RECORD_MAGIC_LEN; i++) {
+        magic[i] = lsone_image_size_record[i];
+    }
+    const size_t chunk = 1 << 20, overlap = 32;
+    std::vector<unsigned char> buf(chunk + overlap);
+    for (uint64_t at = 0; at < std::min<uint64_t>(file_size, 1ull << 30); at += chunk) {
+        const size_t n = (size_t) std::min<uint64_t>(buf.size(), file_size - at);
+        if (!read_at(fd, at, buf.data(), n)) {
+            return 0;
+        }
+        const void * hit = memmem(buf.data(), n, magic, RECORD_MAGIC_LEN);
+        if (hit) {
+            const size_t pos = (size_t) ((const unsigned char *) hit - buf.data());
+            return pos + 32 <= n ? u64(&buf[pos + RECORD_MAGIC_LEN]) : 0;
+        }
+    }
+    return 0;
+}
+
+// End of the ELF image (section headers are last in the files our linkers write), or 0 when
+// the header cannot tell: not a little-endian ELF64, or section headers outside the file
+// (the kernel ignores them, so such a file still runs).
+uint64_t elf_image_end(int fd, uint64_t file_size) {
+    unsigned char h[64];
+    if (!read_at(fd, 0, h, sizeof(h)) || std::memcmp(h, "\x7f" "ELF", 4) != 0 || h[4] != 2 || h[5] != 1) {
+        return 0;
+    }
+    const uint64_t shoff = u64(h + 0x28), table = (uint64_t) u16(h + 0x3a) * u16(h + 0x3c);
+    return shoff != 0 && within(shoff, table, file_size) ? shoff + table : 0;
+}
+
+bool same_file(int a, int b) {
+    struct stat sa, sb;
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+// recorded_image_size: the packager's record (0: none), else the ELF header is asked.
+bool read_zip_fd(std::shared_ptr<const int> fd, const std::string & path, uint64_t recorded_image_size,
+                 zip_archive & out, std::string & err) {
+    out.path = path;
+    out.entries.clear();
+    out.fd = fd;
+    struct stat st;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err = path + ": not a regular file";
+        return false;
+    }
+    const uint64_t file_size = (uint64_t) st.st_size;
+    out.file_size = file_size;
+    if (recorded_image_size > file_size) {
+        err = path + ": the file is truncated: it has " + std::to_string(file_size) + " bytes, but its executable "
+              "image alone was " + std::to_string(recorded_image_size) + " when it was packaged (download or build it again)";
+        return false;
+    }
+    const uint64_t image_end = recorded_image_size ? recorded_image_size : elf_image_end(*fd, file_size);
+    // A recorded size is written only by the packager, together with the zip: it must be there.
+    const bool has_appendix = recorded_image_size != 0 || (image_end != 0 && file_size > image_end);
+
+    // The end-of-central-directory record lies in the last 64 KiB + 22 bytes.
+    const uint64_t tail_len = std::min<uint64_t>(file_size, 65535 + 22);
+    const uint64_t tail_start = file_size - tail_len;
+    std::vector<unsigned char> tail(tail_len);
+    if (!read_at(*fd, tail_start, tail.data(), tail_len)) {
+        err = "cannot read the end of " + path;
+        return false;
+    }
+    // A real record's comment runs exactly to the end of the file, and it lies after the
+    // executable image, whose code may well contain the signature's bytes.
+    const int64_t search_from = image_end > tail_start ? (int64_t) (image_end - tail_start) : 0;
+    int64_t eocd = -1;
+    for (int64_t i = (int64_t) tail_len - 22; i >= search_from; i--) {
+        if (u32(&tail[i]) == SIG_EOCD && (uint64_t) i + 22 + u16(&tail[i + 20]) == tail_len) {
+            eocd = i;
+            break;
+        }
+    }
+    if (eocd < 0) {
+        if (has_appendix) {
+            err = path + ": the zip appended to the executable has no end-of-central-directory record "
+                         "(the file is truncated or damaged; download or build it again)";
+            return false;
+        }
+        return true;  // a plain executable without an archive
+    }
+    uint64_t directory_end = tail_start + (uint64_t) eocd;  // where the record after the directory starts
+    uint64_t count = u16(&tail[eocd + 10]);
+    uint64_t cd_size = u32(&tail[eocd + 12]);
+    uint64_t cd_offset = u32(&tail[eocd + 16]);
+    if (count == 0xffff || cd_size == 0xffffffff || cd_offset == 0xffffffff) {
+        unsigned char loc[20], rec[56];
+        if (directory_end < 20 || !read_at(*fd, directory_end - 20, loc, 20) || u32(loc) != SIG_LOCATOR64 ||
+            !within(u64(loc + 8), 56, directory_end) || !read_at(*fd, u64(loc + 8), rec, 56) ||
+            u32(rec) != SIG_EOCD64) {
+            err = path + ": zip64 end-of-central-directory records are missing (the file is truncated or damaged)";
+            return false;
+        }
+        directory_end = u64(loc + 8);
+        count = u64(rec + 32);
+        cd_size = u64(rec + 40);
+        cd_offset = u64(rec + 48);
+    }
+    if (!within(cd_offset, cd_size, file_size) || cd_offset < image_end) {
+        err = path + ": the zip's central directory lies outside the file (the file is truncated or damaged)";
+        return false;
+    }
+    if (cd_offset + cd_size != directory_end || cd_size > MAX_DIRECTORY_SIZE || count > cd_size / 46) {
+        err = path + ": the zip's end-of-directory record gives a central directory of " + std::to_string(cd_size) +
+              " bytes and " + std::to_string(count) + " entries at offset " + std::to_string(cd_offset) +
+              ", which does not end where that record starts (" + std::to_string(directory_end) +
+              ") or is implausible (the file is damaged)";
+        return false;
+    }
+    std::vector<unsigned char> cd(cd_size);
+    if (!read_at(*fd, cd_offset, cd.data(), cd_size)) {
+        err = path + ": cannot read the zip's central directory";
+        return false;
+    }
+    size_t pos = 0;
+    for (uint64_t n = 0; n < count; n++) {
+        if (pos + 46 > cd.size() || u32(&cd[pos]) != SIG_CENTRAL) {
+            err = path + ": zip central directory entry " + std::to_string(n) + " is damaged";
+            return false;
+        }
+        const unsigned char * c = &cd[pos];
+        zip_entry e;
+        e.method = u16(c + 10);
+        uint64_t csize = u32(c + 20), usize = u32(c + 24), local = u32(c + 42);
+        const size_t name_len = u16(c + 28), extra_len = u16(c + 30), comment_len = u16(c + 32);
+        if (pos + 46 + name_len + extra_len + comment_len > cd.size()) {
+            err = path + ": zip central directory entry " + std::to_string(n) + " runs past the directory";
+            return false;
+        }
+        e.name.assign((const char *) c + 46, name_len);
+        const unsigned char * extra = c + 46 + name_len;
+        for (size_t x = 0; x + 4 <= extra_len;) {  // zip64 extended information
+            const size_t len = u16(extra + x + 2);
+            if (len > extra_len - x - 4) {
+                err = path + ": zip entry '" + e.name + "' has an extra field longer than its extra data";
+                return false;
+            }
+            if (u16(extra + x) == 0x0001) {
+                const unsigned char * v = extra + x + 4, * end = v + len;
+                if (usize == 0xffffffff && v + 8 <= end) { usize = u64(v); v += 8; }
+                if (csize == 0xffffffff && v + 8 <= end) { csize = u64(v); v += 8; }
+                if (local == 0xffffffff && v + 8 <= end) { local = u64(v); }
+            }
+            x += 4 + len;
+        }
+        unsigned char lh[30];
+        if (!within(local, 30, file_size) || local < image_end || !read_at(*fd, local, lh, 30) || u32(lh) != SIG_LOCAL) {
+            err = path + ": zip entry '" + e.name + "' points at a damaged local header";
+            return false;
+        }
+        e.data_offset = local + 30 + u16(lh + 26) + u16(lh + 28);
+        e.size = e.method == 0 ? usize : csize;
+        if (!within(e.data_offset, e.size, file_size)) {
+            err = path + ": zip entry '" + e.name + "' runs past the end of the file (truncated?)";
+            return false;
+        }
+        out.entries.push_back(e);
+        pos += 46 + name_len + extra_len + comment_len;
+    }
+    return true;
+}
+
+int open_readable(const std::string & path) {
+    // O_NONBLOCK: a FIFO in the file's place must not block the open (it is then refused as not regular).
+    return open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 }
 
 }  // namespace
@@ -88,123 +293,53 @@ std::string self_exe_path() {
 }
 
 bool read_zip(const std::string & path, zip_archive & out, std::string & err) {
-    out.path = path;
-    out.entries.clear();
-    file_ptr f(std::fopen(path.c_str(), "rb"));
-    if (!f) {
+    const int fd = open_readable(path);
+    if (fd < 0) {
         err = "cannot open " + path + ": " + std::strerror(errno);
         return false;
     }
-    fseeko(f.get(), 0, SEEK_END);
-    const uint64_t file_size = (uint64_t) ftello(f.get());
-    const uint64_t image_end = elf_image_end(f.get());
-    const bool has_appendix = image_end != 0 && file_size > image_end;
-
-    // The end-of-central-directory record lies in the last 64 KiB + 22 bytes.
-    const uint64_t tail_len = std::min<uint64_t>(file_size, 65535 + 22);
-    std::vector<unsigned char> tail(tail_len);
-    if (!read_at(f.get(), file_size - tail_len, tail.data(), tail_len)) {
-        err = "cannot read the end of " + path;
-        return false;
-    }
-    // A real record's comment runs exactly to the end of the file, and it lies after the
-    // executable image, whose code may well contain the signature's bytes.
-    const uint64_t search_from = image_end > file_size - tail_len ? image_end - (file_size - tail_len) : 0;
-    int64_t eocd = -1;
-    for (int64_t i = (int64_t) tail_len - 22; i >= (int64_t) search_from; i--) {
-        if (u32(&tail[i]) == SIG_EOCD && (uint64_t) i + 22 + u16(&tail[i + 20]) == tail_len) {
-            eocd = i;
-            break;
-        }
-    }
-    if (eocd < 0) {
-        if (has_appendix) {
-            err = path + ": the zip appended to the executable has no end-of-central-directory record "
-                         "(the file is truncated or damaged; download or build it again)";
-            return false;
-        }
-        return true;  // a plain executable without an archive
-    }
-    const uint64_t eocd_at = file_size - tail_len + (uint64_t) eocd;
-    uint64_t count = u16(&tail[eocd + 10]);
-    uint64_t cd_size = u32(&tail[eocd + 12]);
-    uint64_t cd_offset = u32(&tail[eocd + 16]);
-    if (count == 0xffff || cd_size == 0xffffffff || cd_offset == 0xffffffff) {
-        unsigned char loc[20], rec[56];
-        if (eocd_at < 20 || !read_at(f.get(), eocd_at - 20, loc, 20) || u32(loc) != SIG_LOCATOR64 ||
-            !read_at(f.get(), u64(loc + 8), rec, 56) || u32(rec) != SIG_EOCD64) {
-            err = path + ": zip64 end-of-central-directory records are missing (the file is truncated or damaged)";
-            return false;
-        }
-        count = u64(rec + 32);
-        cd_size = u64(rec + 40);
-        cd_offset = u64(rec + 48);
-    }
-    if (cd_offset > file_size || cd_size > file_size - cd_offset) {
-        err = path + ": the zip's central directory lies outside the file (the file is truncated or damaged)";
-        return false;
-    }
-    std::vector<unsigned char> cd(cd_size);
-    if (!read_at(f.get(), cd_offset, cd.data(), cd_size)) {
-        err = path + ": cannot read the zip's central directory";
-        return false;
-    }
-    size_t pos = 0;
-    for (uint64_t n = 0; n < count; n++) {
-        if (pos + 46 > cd.size() || u32(&cd[pos]) != SIG_CENTRAL) {
-            err = path + ": zip central directory entry " + std::to_string(n) + " is damaged";
-            return false;
-        }
-        const unsigned char * c = &cd[pos];
-        zip_entry e;
-        e.method = u16(c + 10);
-        uint64_t csize = u32(c + 20), usize = u32(c + 24), local = u32(c + 42);
-        const size_t name_len = u16(c + 28), extra_len = u16(c + 30), comment_len = u16(c + 32);
-        if (pos + 46 + name_len + extra_len + comment_len > cd.size()) {
-            err = path + ": zip central directory entry " + std::to_string(n) + " runs past the directory";
-            return false;
-        }
-        e.name.assign((const char *) c + 46, name_len);
-        for (size_t x = 0; x + 4 <= extra_len;) {  // zip64 extended information
-            const unsigned char * ex = c + 46 + name_len + x;
-            const size_t len = u16(ex + 2);
-            if (u16(ex) == 0x0001) {
-                const unsigned char * v = ex + 4;
-                if (usize == 0xffffffff && v + 8 <= ex + 4 + len) { usize = u64(v); v += 8; }
-                if (csize == 0xffffffff && v + 8 <= ex + 4 + len) { csize = u64(v); v += 8; }
-                if (local == 0xffffffff && v + 8 <= ex + 4 + len) { local = u64(v); }
-            }
-            x += 4 + len;
-        }
-        unsigned char lh[30];
-        if (local + 30 > file_size || !read_at(f.get(), local, lh, 30) || u32(lh) != SIG_LOCAL) {
-            err = path + ": zip entry '" + e.name + "' points at a damaged local header";
-            return false;
-        }
-        e.data_offset = local + 30 + u16(lh + 26) + u16(lh + 28);
-        e.size = e.method == 0 ? usize : csize;
-        if (e.data_offset > file_size || e.size > file_size - e.data_offset) {
-            err = path + ": zip entry '" + e.name + "' runs past the end of the file (truncated?)";
-            return false;
-        }
-        out.entries.push_back(e);
-        pos += 46 + name_len + extra_len + comment_len;
-    }
-    return true;
+    auto kept = keep_fd(fd);
+    struct stat st;
+    const uint64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t) st.st_size : 0;
+    return read_zip_fd(kept, path, find_image_size_record(fd, size), out, err);
 }
 
 const zip_archive & self_zip() {
-    static zip_archive archive;
-    static bool loaded = false;
-    if (!loaded) {
+    static const zip_archive archive = [] {
+        zip_archive zip;
+        const std::string path = self_exe_path();
+        int fd = -1;
+#if defined(__linux__) && !defined(__COSMOPOLITAN__)
+        fd = open_readable("/proc/self/exe");  // the file this process runs, even if a rebuild renamed another over it
+#endif
+        if (fd < 0) {
+            fd = open_readable(path);  // the one time the executable is opened by name
+        }
         std::string err;
-        if (!read_zip(self_exe_path(), archive, err)) {
+        if (fd < 0) {
+            err = "cannot open " + path + ": " + std::strerror(errno);
+        }
+        if (fd < 0 || !read_zip_fd(keep_fd(fd), path, loaded_image_size(), zip, err)) {
             std::fprintf(stderr, "llama-server-one: %s\n", err.c_str());
             std::exit(2);
         }
-        loaded = true;
-    }
+        return zip;
+    }();
     return archive;
+}
+
+bool archive_holds(const zip_archive & zip, uint64_t offset, uint64_t size, std::string & err) {
+    struct stat st;
+    if (!zip.fd || fstat(*zip.fd, &st) != 0) {
+        err = zip.path + ": the executable's file is not open";
+        return false;
+    }
+    if ((uint64_t) st.st_size != zip.file_size || !within(offset, size, (uint64_t) st.st_size)) {
+        err = zip.path + ": the executable changed while it was running (" + std::to_string(zip.file_size) +
+              " bytes at startup, " + std::to_string((uint64_t) st.st_size) + " now); restart it";
+        return false;
+    }
+    return true;
 }
 
 bool read_entry(const zip_archive & zip, const std::string & name, std::string & out, std::string & err) {
@@ -217,13 +352,46 @@ bool read_entry(const zip_archive & zip, const std::string & name, std::string &
         err = "/zip/" + name + ": the entry is compressed; repackage the executable with scons";
         return false;
     }
-    file_ptr f(std::fopen(zip.path.c_str(), "rb"));
+    if (e->size > MAX_ENTRY_READ) {
+        err = "/zip/" + name + ": the entry claims " + std::to_string(e->size) + " bytes, more than the " +
+              std::to_string(MAX_ENTRY_READ >> 20) + " MiB read into memory (the file is damaged)";
+        return false;
+    }
+    if (!archive_holds(zip, e->data_offset, e->size, err)) {
+        return false;
+    }
     out.resize(e->size);
-    if (!f || (e->size && !read_at(f.get(), e->data_offset, &out[0], e->size))) {
+    if (e->size && !read_at(*zip.fd, e->data_offset, &out[0], e->size)) {
         err = "/zip/" + name + ": cannot read it from " + zip.path;
         return false;
     }
     return true;
+}
+
+FILE * open_archive_range(const zip_archive & zip, uint64_t offset, uint64_t size, std::string & err) {
+    if (!archive_holds(zip, offset, size, err)) {
+        return nullptr;
+    }
+    int fd = -1;
+#if defined(__linux__) || defined(__COSMOPOLITAN__)
+    // The same open file through the descriptor (not its name), with a file position of its own.
+    fd = open(("/proc/self/fd/" + std::to_string(*zip.fd)).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && !same_file(fd, *zip.fd)) {
+        close(fd);
+        fd = -1;
+    }
+#endif
+    if (fd < 0) {
+        fd = dup(*zip.fd);  // shares the file position: llama_file seeks before it reads
+    }
+    FILE * f = fd < 0 ? nullptr : fdopen(fd, "rb");
+    if (!f) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        err = zip.path + ": cannot open another stream on the executable: " + std::strerror(errno);
+    }
+    return f;
 }
 
 bool is_zip_path(const char * path) {

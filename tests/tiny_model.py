@@ -19,7 +19,8 @@ def vocabulary():
     return tokens, types, scores
 
 
-def write_tiny_model(gguf_py_dir, out_path, seed=0):
+def write_tiny_model(gguf_py_dir, out_path, seed=0, float_metadata=None):
+    """float_metadata: extra {key: value} float32 entries (e.g. general.* facts, NaN included)."""
     sys.path.insert(0, gguf_py_dir)
     import numpy as np
     import gguf
@@ -28,6 +29,8 @@ def write_tiny_model(gguf_py_dir, out_path, seed=0):
     tokens, types, scores = vocabulary()
     writer = gguf.GGUFWriter(out_path, "llama")
     writer.add_name("tiny-random-llama")
+    for key, value in (float_metadata or {}).items():
+        writer.add_float32(key, value)
     writer.add_context_length(N_CTX)
     writer.add_embedding_length(N_EMBD)
     writer.add_block_count(N_LAYER)

@@ -24,6 +24,8 @@ _CHUNK = 1 << 20
 _ZIP64_LIMIT = 0xFFFFFFFF
 _PAD_ID = 0xD935  # the extra-field id Android's zipalign uses for padding
 GGUF_MAGIC = b"GGUF"
+# runtime/lsone_zip.cpp's lsone_image_size_record: this text, then 8 bytes for the image size.
+IMAGE_SIZE_RECORD = b"llama-server-one-imgsize"
 GGUF_VERSIONS = (1, 2, 3)
 
 
@@ -158,6 +160,26 @@ def _central_record(entry, dostime, dosdate):
                        0o100644 << 16, offset) + name + extra
 
 
+def record_image_size(out, executable):
+    """Write the executable's size into each of its image-size records, in out's copy of it.
+
+    The runtime reads it back to catch a cut-off file even where no header says where the
+    image ends (an APE). A fat APE holds one record per architecture. Returns how many were written.
+    """
+    size = os.path.getsize(executable)
+    with open(executable, "rb") as f:
+        image = f.read()
+    end = out.tell()
+    found, at = 0, image.find(IMAGE_SIZE_RECORD)
+    while at >= 0:
+        out.seek(at + len(IMAGE_SIZE_RECORD))
+        out.write(struct.pack("<Q", size))
+        found += 1
+        at = image.find(IMAGE_SIZE_RECORD, at + 1)
+    out.seek(end)
+    return found
+
+
 def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH, known_crcs=None):
     """Write output = executable + a zip of entries {name: path or bytes}.
 
@@ -174,6 +196,7 @@ def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH, known_crcs=None
     tmp = output + ".tmp"
     with open(tmp, "wb") as out:
         copy_range(executable, out, os.path.getsize(executable))
+        record_image_size(out, executable)
         for item in items:
             _write_entry(out, item, dostime, dosdate, known_crcs.get(item.name))
         cd_start = out.tell()

@@ -191,7 +191,7 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
-                           [runtime, vendor] + ggml_inc)
+                           [runtime, vendor, s("common")] + ggml_inc)
     env["LSONE_RUNTIME_LIB"] = runtime_lib
     libs = [
         _library(env, "llama-server-impl", lists["llama-server-impl"],

@@ -3,13 +3,16 @@
 #include "lsone_args.h"
 #include "lsone_zip.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace lsone {
 
@@ -30,6 +33,11 @@ class parser {
     parser(const std::string & text, const std::string & origin) : s(text), origin(origin) {}
 
     bool run(std::vector<arg_token> & out, std::string & err) {
+        const size_t nul = s.find('\0');
+        if (nul != std::string::npos) {  // argv strings end at a NUL: it would silently cut the argument
+            return fail(err, 1 + (int) std::count(s.begin(), s.begin() + (std::ptrdiff_t) nul, '\n'),
+                        "a NUL byte cannot be passed in an argument");
+        }
         while (true) {
             while (i < s.size() && is_space(s[i])) { advance(); }
             if (i >= s.size()) { return true; }
@@ -96,7 +104,10 @@ class parser {
         if (i < s.size() && s[i] == '{') {
             advance();
             while (i < s.size() && is_name_char(s[i])) { name += s[i]; advance(); }
-            if (i >= s.size() || s[i] != '}') { return fail(err, at, "unterminated ${ in a double-quoted string"); }
+            if (name.empty() || i >= s.size() || s[i] != '}') {
+                return fail(err, at, "unterminated ${ in a double-quoted string: expected a name of letters, digits "
+                                     "and _, then }");
+            }
             advance();
         } else {
             while (i < s.size() && is_name_char(s[i])) { name += s[i]; advance(); }
@@ -133,13 +144,14 @@ class parser {
                 case 'f': out += '\f'; break;
                 case 'v': out += '\v'; break;
                 case 'e': out += '\x1b'; break;
-                case '0': out += '\0'; break;
+                case '0': return fail(err, esc_line, "a NUL byte (\\0) cannot be passed in an argument");
                 case '\\': case '"': case '\'': case '$': case '?': out += e; break;
                 case '\n': break;  // line continuation
                 case 'x': {
                     int hi = i < s.size() ? hex_value(s[i]) : -1;
                     int lo = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
                     if (hi < 0 || lo < 0) { return fail(err, esc_line, "bad escape \\x: expected two hex digits"); }
+                    if (hi == 0 && lo == 0) { return fail(err, esc_line, "a NUL byte (\\x00) cannot be passed in an argument"); }
                     out += (char) (hi * 16 + lo);
                     advance();
                     advance();
@@ -155,15 +167,40 @@ class parser {
     }
 };
 
-bool read_file(const std::string & path, std::string & out, bool & exists) {
-    std::ifstream in(path, std::ios::binary);
-    exists = in.good();
-    if (!exists) {
-        return errno == ENOENT || errno == 0;
+// exists = false for a missing file (not an error). Anything but a regular file is refused:
+// opening a FIFO would block startup until someone writes to it.
+bool read_file(const std::string & path, std::string & out, bool & exists, std::string & err) {
+    exists = false;
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            return true;
+        }
+        err = "cannot read " + path + ": " + std::strerror(errno);
+        return false;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
+    exists = true;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        err = path + ": not a regular file (an args file beside the executable must be a plain file)";
+        return false;
+    }
+    out.clear();
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            err = "cannot read " + path + ": " + std::strerror(errno);
+            close(fd);
+            return false;
+        }
+        out.append(buf, (size_t) n);
+    }
+    close(fd);
     return true;
 }
 
@@ -213,14 +250,19 @@ std::string adjacent_args_path(const std::string & exe_path) {
 
 int lsone_layer_args(int * argc, char *** argv) {
     using namespace lsone;
-    std::vector<std::string> args((*argv) + 1, (*argv) + *argc);
+    // argc may be 0 (a program can exec us with an empty argv): then there is no argv[0] either.
+    const std::string program = *argc > 0 && (*argv)[0] ? (*argv)[0] : "llama-server-one";
+    std::vector<std::string> args;
+    for (int i = 1; i < *argc; i++) {
+        args.emplace_back((*argv)[i]);
+    }
     std::string err;
 
     const std::string adjacent = adjacent_args_path(self_exe_path());
     std::string text;
     bool exists = false;
-    if (!read_file(adjacent, text, exists)) {
-        std::fprintf(stderr, "llama-server-one: cannot read %s: %s\n", adjacent.c_str(), std::strerror(errno));
+    if (!read_file(adjacent, text, exists, err)) {
+        std::fprintf(stderr, "llama-server-one: %s\n", err.c_str());
         return 2;
     }
     std::vector<arg_token> tokens;
@@ -254,7 +296,7 @@ int lsone_layer_args(int * argc, char *** argv) {
     // The new argv lives for the whole process, like the original.
     static std::vector<std::string> storage;
     static std::vector<char *> pointers;
-    storage.assign(1, (*argv)[0]);
+    storage.assign(1, program);
     storage.insert(storage.end(), args.begin(), args.end());
     pointers.clear();
     for (auto & a : storage) { pointers.push_back(&a[0]); }

@@ -1,16 +1,15 @@
 """Args files in cosmo_args syntax: validate what users give, write what we embed.
 
-Syntax (the runtime's C++ parser, runtime/lsone_args.cpp, is the reference):
-whitespace separates arguments; `#` at the start of an argument comments to the
-end of the line; '...' is literal; "..." takes C escapes and $VAR / ${VAR};
-a backslash outside quotes escapes the next character; a standalone `...`
-marks where the next layer's arguments go.
+The grammar (README "Args files") is implemented twice, here for the build-time
+check and in runtime/lsone_args.cpp for the packaged server; the two accept the
+same files and give the same tokens (tests/integration/test_runtime_parsers.py
+compares them over a generated corpus). Text is handled as bytes: files are
+decoded with surrogateescape, so bytes that are not UTF-8 pass through as they are.
 """
 
 import re
 
 from .errors import InputError
-
 
 
 class _Placeholder:
@@ -19,81 +18,153 @@ class _Placeholder:
 
 
 PLACEHOLDER = _Placeholder()  # an unquoted standalone `...`, unlike the literal text '...'
+_SPACE = " \t\n\r\f\v"  # ASCII only: other Unicode spaces are part of an argument
+_NAME = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-                   "e": "\x1b", "0": "\0", "\\": "\\", '"': '"', "'": "'", "$": "$", "?": "?", "\n": ""}
+                   "e": "\x1b", "\\": "\\", '"': '"', "'": "'", "$": "$", "?": "?", "\n": ""}
+_HEX = "0123456789abcdefABCDEF"
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_NUL_PROBLEM = "a NUL byte cannot be passed in an argument"
 
 
-def parse_args_text(text, origin="args"):
-    """Return the list of arguments; PLACEHOLDER stands for an unquoted standalone `...`.
+def _byte_char(value):
+    """The character that stands for one byte in surrogateescape-decoded text."""
+    return chr(value) if value < 0x80 else chr(0xDC00 + value)
 
-    Environment variables are not expanded here (the runtime expands them); a
-    malformed file raises InputError naming origin and line.
-    """
-    tokens, i, line, n = [], 0, 1, len(text)
 
-    def fail(at, problem):
-        raise InputError(f"{origin}:{at}", problem,
+class _Parser:
+    """Mirrors runtime/lsone_args.cpp's parser, step for step (line numbers included)."""
+
+    def __init__(self, text, origin, environ):
+        self.s, self.origin, self.environ = text, origin, environ
+        self.i, self.line = 0, 1
+
+    def fail(self, at, problem):
+        raise InputError(f"{self.origin}:{at}", problem,
                          fix="quote with '...' for literal text; escapes are \\n \\t \\\\ \\\" \\$ \\xHH")
 
-    while True:
-        while i < n and text[i].isspace():
-            line += text[i] == "\n"
-            i += 1
-        if i >= n:
-            return tokens
-        if text[i] == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        token, literal = [], True
-        while i < n and not text[i].isspace():
-            c = text[i]
-            if c == "'":
-                start, end = line, text.find("'", i + 1)
-                if end < 0:
-                    fail(start, "unterminated single quote (')")
-                token.append(text[i + 1:end])
-                line += text.count("\n", i, end)
-                i, literal = end + 1, False
-            elif c == '"':
-                start, i, literal = line, i + 1, False
-                while i < n and text[i] != '"':
-                    if text[i] == "\\" and i + 1 < n:
-                        e = text[i + 1]
-                        if e == "x":
-                            if not re.match(r"[0-9A-Fa-f]{2}", text[i + 2:i + 4]):
-                                fail(line, "bad escape \\x: expected two hex digits")
-                            token.append(chr(int(text[i + 2:i + 4], 16)))
-                            i += 4
-                            continue
-                        if e not in _SIMPLE_ESCAPES:
-                            fail(line, f"bad escape \\{e} in a double-quoted string")
-                        token.append(_SIMPLE_ESCAPES[e])
-                        line += e == "\n"
-                        i += 2
-                        continue
-                    if text[i] == "$" and text[i + 1:i + 2] == "{" and "}" not in text[i:text.find('"', i)]:
-                        fail(line, "unterminated ${ in a double-quoted string")
-                    line += text[i] == "\n"
-                    token.append(text[i])
-                    i += 1
-                if i >= n:
-                    fail(start, 'unterminated double quote (")')
-                i += 1
-            elif c == "\\":
-                if i + 1 >= n:
-                    fail(line, "backslash at the end of the file escapes nothing")
-                if text[i + 1] != "\n":
-                    token.append(text[i + 1])
+    def more(self):
+        return self.i < len(self.s)
+
+    def advance(self):
+        self.line += self.s[self.i] == "\n"
+        self.i += 1
+
+    def run(self):
+        s, tokens = self.s, []
+        if "\0" in s:
+            self.fail(s.count("\n", 0, s.index("\0")) + 1, _NUL_PROBLEM)
+        while True:
+            while self.more() and s[self.i] in _SPACE:
+                self.advance()
+            if not self.more():
+                return tokens
+            if s[self.i] == "#":
+                while self.more() and s[self.i] != "\n":
+                    self.advance()
+                continue
+            token, literal = [], True
+            while self.more() and s[self.i] not in _SPACE:
+                c = s[self.i]
+                if c == "'":
+                    literal = False
+                    self.single_quoted(token)
+                elif c == '"':
+                    literal = False
+                    self.double_quoted(token)
+                elif c == "\\":
+                    literal, at = False, self.line
+                    self.advance()
+                    if not self.more():
+                        self.fail(at, "backslash at the end of the file escapes nothing")
+                    if s[self.i] != "\n":
+                        token.append(s[self.i])  # backslash-newline continues the token
+                    self.advance()
                 else:
-                    line += 1
-                i, literal = i + 2, False
+                    token.append(c)
+                    self.advance()
+            value = "".join(token)
+            tokens.append(PLACEHOLDER if literal and value == "..." else value)
+
+    def single_quoted(self, out):
+        at = self.line
+        self.advance()
+        while self.more() and self.s[self.i] != "'":
+            out.append(self.s[self.i])
+            self.advance()
+        if not self.more():
+            self.fail(at, "unterminated single quote (')")
+        self.advance()
+
+    def variable(self, out):
+        s, at, start = self.s, self.line, self.i
+        self.advance()  # '$'
+        braced = self.more() and s[self.i] == "{"
+        if braced:
+            self.advance()
+        name_at = self.i
+        while self.more() and s[self.i] in _NAME:
+            self.advance()
+        name = s[name_at:self.i]
+        if braced:
+            if not name or not self.more() or s[self.i] != "}":
+                self.fail(at, "unterminated ${ in a double-quoted string: expected a name of letters, digits "
+                              "and _, then }")
+            self.advance()
+        if not name:
+            out.append("$")
+        elif self.environ is None:
+            out.append(s[start:self.i])  # expanded by the runtime, where it runs
+        else:
+            out.append(self.environ.get(name, ""))
+
+    def double_quoted(self, out):
+        s, at = self.s, self.line
+        self.advance()
+        while self.more() and s[self.i] != '"':
+            if s[self.i] == "$":
+                self.variable(out)
+                continue
+            if s[self.i] != "\\":
+                out.append(s[self.i])
+                self.advance()
+                continue
+            esc_line = self.line
+            self.advance()
+            if not self.more():
+                break
+            e = s[self.i]
+            self.advance()
+            if e == "0":
+                self.fail(esc_line, "a NUL byte (\\0) cannot be passed in an argument")
+            elif e == "x":
+                digits = s[self.i:self.i + 2]
+                if len(digits) < 2 or any(d not in _HEX for d in digits):
+                    self.fail(esc_line, "bad escape \\x: expected two hex digits")
+                if int(digits, 16) == 0:
+                    self.fail(esc_line, "a NUL byte (\\x00) cannot be passed in an argument")
+                out.append(_byte_char(int(digits, 16)))
+                self.advance()
+                self.advance()
+            elif e in _SIMPLE_ESCAPES:
+                out.append(_SIMPLE_ESCAPES[e])
             else:
-                token.append(c)
-                i += 1
-        value = "".join(token)
-        tokens.append(PLACEHOLDER if literal and value == "..." else value)
+                self.fail(esc_line, f"bad escape \\{e} in a double-quoted string")
+        if not self.more():
+            self.fail(at, 'unterminated double quote (")')
+        self.advance()
+
+
+def parse_args_text(text, origin="args", environ=None):
+    """Return the list of arguments; PLACEHOLDER stands for an unquoted standalone `...`.
+
+    text is str or bytes (decoded with surrogateescape). environ: a mapping to expand
+    $VAR / ${VAR} with, as the runtime does; None keeps them as written (the build
+    embeds them unexpanded). A malformed file raises InputError naming origin and line.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
+    return _Parser(text, origin, environ).run()
 
 
 def quote_arg(arg):

@@ -20,7 +20,8 @@ from scons_errors import reported
 
 
 def _read(node):
-    with open(node.abspath, encoding="utf-8") as f:
+    # surrogateescape: an args file's bytes reach the runtime unchanged, UTF-8 or not, as it reads them
+    with open(node.abspath, encoding="utf-8", errors="surrogateescape") as f:
         return f.read()
 
 
@@ -29,7 +30,7 @@ def _write_args(target, source, env):
     with reported(during_build=True):
         text = compose_embedded_args(_read(source[0]), env["ARGS_FROM_BUILD"], user,
                                      user_origin=env.get("ARGS_USER_LABEL", "args=FILE"))
-    with open(target[0].abspath, "w", encoding="utf-8") as f:
+    with open(target[0].abspath, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write(text)
 
 

@@ -2,14 +2,18 @@
 
 import json
 import os
+import random
+import resource
 import struct
 import subprocess
+import zipfile
 
 import pytest
 
 from conftest import REPO
 from integration.conftest import run_scons
 from lsone.argsfile import PLACEHOLDER, parse_args_text
+from lsone.errors import InputError
 from lsone.zipembed import append_zip
 
 DRIVERS = os.path.join(REPO, "build", "tests")
@@ -18,7 +22,7 @@ DRIVERS = os.path.join(REPO, "build", "tests")
 @pytest.fixture(scope="module")
 def drivers():
     run_scons("runtime-tests")
-    return {name: os.path.join(DRIVERS, name) for name in ("args_dump", "zip_dump")}
+    return {name: os.path.join(DRIVERS, name) for name in ("args_dump", "layer_dump", "zip_dump")}
 
 
 def cpp_parse(drivers, tmp_path, text, env=None):
@@ -128,3 +132,190 @@ def test_lying_central_directory_is_reported(drivers, tmp_path):
     (tmp_path / "liar").write_bytes(bytes(data))
     code, message = zip_dump(drivers, tmp_path / "liar")
     assert code == 2 and "outside the file" in message
+
+
+# --- one grammar: the build-time check (argsfile.py) and the runtime agree (issue 13, item 7)
+
+@pytest.mark.parametrize("text", [
+    '"${A-B}"',                # the build used to accept it; the runtime refuses it
+    '"${}"',
+    'a\u00a0b c\u2028d e\x1cf',  # only ASCII whitespace separates arguments
+    '"x\\0y"', '"\\x00"', 'a\0b', '# comment\nx \0',  # NUL: refused, never silently cut
+    '"\\xe9\\xff" caf\u00e9',
+])
+def test_both_parsers_give_the_same_answer(drivers, tmp_path, text):
+    assert python_answer(text.encode(), {}) == cpp_answers(drivers, tmp_path, [text.encode()], {})[0]
+
+
+def test_nul_in_an_args_file_is_an_error_naming_the_line(drivers, tmp_path):
+    code, message = cpp_parse(drivers, tmp_path, "--a\n--alias x\0y\n")
+    assert code == 2 and message.endswith(":2: a NUL byte cannot be passed in an argument")
+
+
+CORPUS_ALPHABET = [" ", "\t", "\n", "\r", "\v", "\f", "'", '"', "\\", "$", "{", "}", "#", ".", "...", "a", "b",
+                   "A", "_", "0", "x", "n", "e", "?", "-", "\x1c", "\u00a0", "\u2028", "\u00e9"]
+CORPUS_BYTES = [b"\x00", b"\xff", b"\xc3"]
+
+
+def corpus(count, seed=13):
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randrange(0, 24)):
+            parts.append(rng.choice(CORPUS_BYTES) if rng.random() < 0.02 else rng.choice(CORPUS_ALPHABET).encode())
+        cases.append(b"".join(parts))
+    return cases
+
+
+def python_answer(data, environ):
+    try:
+        tokens = parse_args_text(data, "case", environ=environ)
+    except InputError as e:
+        return {"error_line": int(e.input_name.rsplit(":", 1)[1])}
+    return [None if t is PLACEHOLDER else t.encode("utf-8", "surrogateescape").hex() for t in tokens]
+
+
+def cpp_answers(drivers, tmp_path, cases, environ):
+    paths = []
+    for n, data in enumerate(cases):
+        path = tmp_path / f"c{n}"
+        path.write_bytes(data)
+        paths.append(str(path))
+    answers = []
+    for at in range(0, len(paths), 2000):
+        out = subprocess.run([drivers["args_dump"], "--each", *paths[at:at + 2000]], stdout=subprocess.PIPE,
+                             env=environ, check=True).stdout
+        answers += [json.loads(line) for line in out.splitlines()]
+    assert len(answers) == len(cases)
+    return answers
+
+
+def test_parsers_agree_on_a_generated_corpus(drivers, tmp_path):
+    environ = {"A": "va l", "x": "X", "_0": "", "e": "\u00e9"}
+    cases = corpus(20000)
+    cpp = cpp_answers(drivers, tmp_path, cases, environ)
+    differ = [(data, want, python_answer(data, environ)) for data, want in zip(cases, cpp)
+              if python_answer(data, environ) != want]
+    assert not differ, f"{len(differ)} of {len(cases)} cases differ, e.g. {differ[:3]}"
+    assert sum(isinstance(a, dict) for a in cpp) > 1000 and sum(isinstance(a, list) for a in cpp) > 5000
+
+
+# --- the zip reader on damaged files (issue 13, items 4, 6 and 8)
+
+def test_zip64_extra_field_longer_than_the_extra_data_is_refused(drivers, tmp_path):
+    out = tmp_path / "packed"
+    append_zip(drivers["zip_dump"], str(out), {"a": b"x", "b": b"y"})
+    data = bytearray(out.read_bytes())
+    cd = data.rfind(b"PK\x01\x02", 0, data.rfind(b"PK\x01\x02"))  # the first of two central entries
+    name_len = struct.unpack_from("<H", data, cd + 28)[0]
+    # Entry 'a' claims a zip64 size and a 24-byte zip64 field, but its extra data is only the 4-byte header;
+    # the reader must not take the size from the bytes after it (the next entry).
+    struct.pack_into("<I", data, cd + 24, 0xFFFFFFFF)
+    struct.pack_into("<H", data, cd + 30, 4)
+    struct.pack_into("<H", data, cd + 32, 0)
+    data[cd + 46 + name_len:cd + 46 + name_len] = struct.pack("<HH", 1, 24)
+    eocd = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", data, eocd + 12, struct.unpack_from("<I", data, eocd + 12)[0] + 4)
+    (tmp_path / "bad").write_bytes(bytes(data))
+    code, message = zip_dump(drivers, tmp_path / "bad")
+    assert code == 2 and "extra field longer than its extra data" in message
+
+
+@pytest.mark.parametrize("with_zip", [False, True])
+def test_elf_section_header_offset_with_bit_63_is_survived(drivers, tmp_path, with_zip):
+    data = bytearray(open(drivers["zip_dump"], "rb").read())
+    struct.pack_into("<Q", data, 0x28, struct.unpack_from("<Q", data, 0x28)[0] | (1 << 63))
+    odd = tmp_path / "odd"
+    odd.write_bytes(bytes(data))
+    if with_zip:  # written by another tool: no image-size record, so the ELF header is all there is
+        with zipfile.ZipFile(odd, "a") as zf:
+            zf.writestr(".args", "-c 8\n")
+    code, entries = zip_dump(drivers, odd)
+    assert code == 0 and list(entries) == ([".args"] if with_zip else [])
+    if with_zip:
+        method, offset, size = entries[".args"]
+        assert odd.read_bytes()[offset:offset + size] == b"-c 8\n"
+
+
+def ape_like(drivers, tmp_path):
+    """An executable with no ELF header to say where its image ends, as an APE starts: MZqFpD='."""
+    image = tmp_path / "ape-image"
+    image.write_bytes(b"MZqFpD='\n\n" + open(drivers["zip_dump"], "rb").read())
+    packed = tmp_path / "ape"
+    append_zip(str(image), str(packed), {".args": b"-c 8\n" * 100, "ui/index.html": b"<p>x</p>" * 100})
+    return image, packed
+
+
+@pytest.mark.parametrize("keep", ["image and part of the zip", "image only", "part of the image"])
+def test_truncated_ape_is_reported(drivers, tmp_path, keep):
+    image, packed = ape_like(drivers, tmp_path)
+    assert zip_dump(drivers, packed)[0] == 0
+    image_size = os.path.getsize(image)
+    size = {"image and part of the zip": image_size + 700, "image only": image_size,
+            "part of the image": image_size - 1000}[keep]
+    cut = tmp_path / "cut"
+    cut.write_bytes(packed.read_bytes()[:size])
+    code, message = zip_dump(drivers, cut)
+    assert code == 2 and "truncated" in message, message
+
+
+def test_central_directory_size_cannot_force_a_huge_read(drivers, tmp_path):
+    """A damaged end record claiming a 300 MB directory: refused before allocating or reading it."""
+    exe = open(drivers["zip_dump"], "rb").read()
+    claimed = 300 << 20
+    bad = tmp_path / "bad"
+    with open(bad, "wb") as f:
+        f.write(exe)
+        f.seek(len(exe) + claimed)  # a sparse hole where the directory would be
+        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, claimed, len(exe), 0))
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (128 << 20, 128 << 20))
+
+    result = subprocess.run([drivers["zip_dump"], str(bad)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=limit_memory, timeout=60)
+    assert result.returncode == 2 and "central directory" in result.stderr, (result.returncode, result.stderr)
+
+
+# --- the args layers, through the same function the server's main() calls (issue 13, items 8 and trust model)
+
+def layered(drivers, tmp_path, embedded=None, adjacent=None, args=(), timeout=20):
+    """Run layer_dump packaged with an embedded .args (None: none) beside an adjacent file (None: none)."""
+    exe = tmp_path / "layer-dump"
+    if embedded is None:
+        exe.write_bytes(open(drivers["layer_dump"], "rb").read())
+        exe.chmod(0o755)
+    else:
+        append_zip(drivers["layer_dump"], str(exe), {".args": embedded.encode()})
+    if adjacent is not None:
+        (tmp_path / "layer-dump.args").write_text(adjacent)
+    result = subprocess.run([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            timeout=timeout)
+    if result.returncode:
+        return result.returncode, result.stderr.strip()
+    return 0, [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_layers_in_order_and_tokens_after_the_placeholder_win(drivers, tmp_path):
+    # Documented in the README's Security section: what follows `...` in the embedded file comes
+    # after everything the person running the program gives, so for a repeated flag it wins.
+    code, tokens = layered(drivers, tmp_path, embedded="--port 1 ... --host 0.0.0.0\n",
+                           adjacent="--port 2\n", args=["--port", "3", "--host", "127.0.0.1"])
+    assert (code, tokens) == (0, ["--port", "1", "--port", "2", "--port", "3", "--host", "127.0.0.1",
+                                  "--host", "0.0.0.0"])
+
+
+def test_empty_argv_is_survived(drivers, tmp_path):
+    assert layered(drivers, tmp_path, embedded="--port 1\n", args=["--argc0"]) == (0, ["--port", "1"])
+
+
+def test_fifo_as_the_adjacent_args_file_is_refused_not_waited_on(drivers, tmp_path):
+    os.mkfifo(tmp_path / "layer-dump.args")
+    code, message = layered(drivers, tmp_path, embedded="--port 1\n", timeout=10)
+    assert code == 2 and "layer-dump.args: not a regular file" in message
+
+
+def test_nul_in_the_adjacent_args_file_stops_startup(drivers, tmp_path):
+    code, message = layered(drivers, tmp_path, adjacent="--alias 'a\0b'\n")
+    assert code == 2 and "layer-dump.args:1: a NUL byte cannot be passed in an argument" in message

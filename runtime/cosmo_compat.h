@@ -8,8 +8,7 @@
 // cosmocc's libc++ pulls in less transitively than libstdc++: upstream files use std::fill,
 // std::max, std::copy, ... without including <algorithm> (27 files at the pinned commit).
 #include <algorithm>
-// PATH_MAX (llama-mmap.cpp's llama_path_max) is not in cosmo's <limits.h>.
-#include <linux/limits.h>
+// PATH_MAX needs no fix: cosmo's <limits.h> defines it (1024), and llama-mmap.cpp includes <climits>.
 // With -mcosmo, libc/mem/gc.h (pulled in by <cosmo.h>) defines function-like macros
 // defer(FN, ARG), gc() and _gc(); defer() breaks server_queue::defer(task). Include it
 // now, so its include guard keeps the macros from coming back later in the file, and drop them.

@@ -6,6 +6,7 @@ import SCons.Errors
 from SCons.Script import BoolVariable, EnumVariable, Variables
 
 from lsone.store import default_store_root
+from lsone.upstream import GITHUB_API
 from scons_errors import reported
 
 
@@ -34,7 +35,9 @@ def declare_variables(args):
         ("url", "for `scons add-model`: the https URL of a .gguf file", ""),
         ("license", "for `scons add-model`: the model's license, recorded in models.lock", ""),
         ("fuzz_time", "for `scons fuzz`: seconds to fuzz each target", "60"),
-        ("llama_cpp", "for `scons bump`: a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
+        ("llama_cpp", "for `scons bump`: latest, a commit, a tag, pip:llama-cpp-python==X or url:URL", ""),
+        ("github_api", "for `scons bump llama_cpp=latest`: the GitHub API to ask for the latest release",
+         GITHUB_API),
     )
     return vars
 
@@ -182,11 +185,13 @@ def run_bump(env, repo):
     from lsone.store import Store
 
     if not env["llama_cpp"]:
-        raise SCons.Errors.UserError("scons bump needs llama_cpp=REF (a commit, a tag, "
+        raise SCons.Errors.UserError("scons bump needs llama_cpp=REF (latest, a commit, a tag, "
                                      "pip:llama-cpp-python==X or url:URL); see MAINTAINERS.md")
     try:
+        # GITHUB_TOKEN, when set (as in the weekly workflow), lifts the API's anonymous rate limit.
         return bump(repo, env["llama_cpp"], Store(env["store"]), platform.machine(),
-                    log=lambda m: print(f"[bump] {m}", flush=True))
+                    log=lambda m: print(f"[bump] {m}", flush=True), github_api=env["github_api"],
+                    token=os.environ.get("GITHUB_TOKEN"))
     except InputError as e:
         print(f"[bump] {e}", flush=True)
         return 1
@@ -226,3 +231,22 @@ def manifest_flags(env):
 
 def cpu_count():
     return os.cpu_count() or 1
+
+
+# Memory budget of one compiler process at -O3. Measured with host g++ 12 on the heaviest sources
+# (/usr/bin/time, max RSS): httplib.cpp 616 MiB, server-context.cpp 607 MiB, arg.cpp 580 MiB.
+# Rounded up for cosmocc's GCC 14 with libc++ headers, which could not be measured here.
+COMPILE_PEAK_GIB = 1.0
+
+
+def default_jobs(toolchain, log=print):
+    """-j when none is given: one job per core for host. A fat cosmocc compile runs its x86_64 and
+    aarch64 compilers at once, so each job takes two cores and twice the memory."""
+    cores = cpu_count()
+    if toolchain != "cosmocc":
+        return cores
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    jobs = max(1, min(cores // 2, int(memory_gib // (2 * COMPILE_PEAK_GIB))))
+    log(f"toolchain=cosmocc: -j{jobs} (each fat compile runs two compilers: {cores} cores / 2, "
+        f"{memory_gib:.0f} GiB / {2 * COMPILE_PEAK_GIB:.1f} GiB); pass -jN to choose")
+    return jobs

@@ -20,6 +20,6 @@ def release_flags(env, extra_ccflags=(), extra_cxxflags=(), mapped_dirs=()):
         CXXFLAGS=["-std=gnu++17"] + list(extra_cxxflags),
         CCFLAGS=["-O3"] + list(extra_ccflags) + prefix_maps(top, *mapped_dirs) + ["-fno-ident"],
         CPPDEFINES=["NDEBUG"],
-        ARFLAGS="rcsD",  # D: no timestamps or uids in archives (cosmoar accepts exactly rcsD)
+        ARFLAGS="rcsD",  # D: no timestamps or uids in archives (cosmoar passes any GNU ar operation string on)
         RANLIBCOM="",
     )

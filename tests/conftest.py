@@ -17,7 +17,8 @@ def pytest_configure(config):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves self.server.routes: path -> bytes, an HTTP status, ('drop', bytes, cut) or ('slow', bytes, delay)."""
+    """Serves self.server.routes: path -> bytes, an HTTP status, ('drop', bytes, cut), ('slow', bytes, delay)
+    or ('typed', content_type, bytes)."""
 
     def log_message(self, *args):
         pass
@@ -47,6 +48,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if isinstance(route, int):
             self.send_error(route)
             return
+        content_type = None
+        if isinstance(route, tuple) and route[0] == "typed":
+            _, content_type, route = route
         body = route
         start = 0
         rng = self.headers.get("Range")
@@ -56,6 +60,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
+        if content_type:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         self.wfile.write(body[start:])

@@ -1,19 +1,24 @@
 """A stand-in for cosmocc 4.0.2's documented interface, for machines that cannot download it.
 
 make_standin(root) writes bin/cosmocc, bin/cosmoc++, bin/cosmoar and bin/apelink as small
-programs that log their argument lists to ROOT.calls.jsonl (beside the tree, whose hash is
-the toolchain identity) and write the files the real tools
+programs that log their argument lists and TMPDIR to ROOT.calls.jsonl (beside the tree, whose
+hash is the toolchain identity) and write the files the real tools
 write (the .aarch64/ twins, the .com.dbg and .aarch64.elf beside a link). Like the real tools
 they refuse arguments with spaces, -march=native in fat mode, and an input without its
 .aarch64/ twin. They compile nothing: the output's bytes are a hash of the inputs and flags.
+The rest of the layout the build checks for (the tools the real driver scripts run, GCC's
+libgomp.spec) is there too; those tools refuse to run, since the stand-in drivers never call them.
 """
 
 import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "site_scons"))
+from lsone.cosmocc import EXECUTABLES, REQUIRED_FILES  # noqa: E402
+
 DRIVER = r'''
-import hashlib, json, os, subprocess, sys
+import hashlib, json, os, re, subprocess, sys
 
 BIN = os.path.dirname(os.path.abspath(__file__))
 PROG = os.path.basename(sys.argv[0])
@@ -22,7 +27,7 @@ ARGS = sys.argv[1:]
 
 def log():
     with open(os.path.abspath(os.path.join(BIN, "..")) + ".calls.jsonl", "a") as f:  # outside the tree:
-        f.write(json.dumps({"tool": PROG, "argv": ARGS, "cwd": os.getcwd()}) + "\n")
+        f.write(json.dumps({"tool": PROG, "argv": ARGS, "cwd": os.getcwd(), "TMPDIR": os.environ.get("TMPDIR")}) + "\n")
 
 
 def fail(message):
@@ -105,8 +110,9 @@ def compiler():
 
 
 def archiver():
-    if len(ARGS) < 2 or ARGS[0] != "rcsD":
-        fail("usage: cosmoar rcsD ARCHIVE FILE...")
+    # cosmoar hands any GNU ar operation string to the per-arch ar; the stand-in makes archives only.
+    if len(ARGS) < 2 or not re.fullmatch(r"-?[qr][abcDfilMNoOPsSTuUvV]*", ARGS[0]):
+        fail("the stand-in cosmoar only creates archives: cosmoar r[MODIFIERS] ARCHIVE FILE...")
     out, members = ARGS[1], ARGS[2:]
     for m in members:
         if not os.path.isfile(twin(m)):
@@ -125,23 +131,24 @@ def apelink():
     os.chmod(out, 0o755)
 
 
+def layout_only():
+    fail("stand-in: present for the layout check; the stand-in drivers never run it")
+
+
 log()
-{"cosmocc": compiler, "cosmoc++": compiler, "cosmoar": archiver, "apelink": apelink}[PROG]()
+{"cosmocc": compiler, "cosmoc++": compiler, "cosmoar": archiver, "apelink": apelink}.get(PROG, layout_only)()
 '''
 
 
 def make_standin(root):
     """Write the stand-in toolchain under root; return root."""
-    bin_dir = os.path.join(root, "bin")
-    os.makedirs(bin_dir, exist_ok=True)
-    for name in ("cosmocc", "cosmoc++", "cosmoar", "apelink"):
-        path = os.path.join(bin_dir, name)
+    for rel in REQUIRED_FILES:
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
-            f.write(f"#!{sys.executable}\n" + DRIVER)
-        os.chmod(path, 0o755)
-    for name in ("ape-x86_64.elf", "ape-aarch64.elf", "ape-m1.c"):
-        with open(os.path.join(bin_dir, name), "w") as f:
-            f.write(f"stand-in {name}\n")
+            f.write(f"#!{sys.executable}\n" + DRIVER if rel in EXECUTABLES else f"stand-in {rel}\n")
+        if rel in EXECUTABLES:
+            os.chmod(path, 0o755)
     return root
 
 

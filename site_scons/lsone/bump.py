@@ -1,11 +1,13 @@
 """Move the llama.cpp pin to a new upstream and refresh the patches.
 
+    scons bump llama_cpp=latest                   # newest release (GitHub API, else the package index)
     scons bump llama_cpp=<commit or tag>          # public archive URL
     scons bump llama_cpp=pip:llama-cpp-python==X  # the package index's sdist
     scons bump llama_cpp=url:https://.../x.tar.gz
 
 The lock file is rewritten only when every patch applies. Patches that apply
 with an offset or fuzz are regenerated; failed ones keep their rejects.
+Either way the report (lsone/bumpreport.py) is written to build/bump/report.md.
 """
 
 import difflib
@@ -14,14 +16,13 @@ import re
 import shutil
 import subprocess
 
+from .bumpreport import BumpReport, line_changes
 from .errors import InputError
 from .fetch import fetch_source_tree, fetch_tree_from_mirrors
 from .lockfile import SourcePin, load_sources_lock, write_sources_lock
 from .patching import classify, parse_patch_output, list_patches, require_patch_tool
 from .sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
-
-GITHUB_ARCHIVE = "https://github.com/ggml-org/llama.cpp/archive/{ref}.tar.gz"
-PIP_PACKAGE = "llama-cpp-python"
+from .upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
 
 
 def mirrors_for(ref):
@@ -93,8 +94,17 @@ def changed_files(old_tree, new_tree, paths):
         if not (os.path.exists(a) and os.path.exists(b)):
             changed.append(f"{rel} ({'added' if os.path.exists(b) else 'removed'})")
         elif open(a, "rb").read() != open(b, "rb").read():
-            changed.append(f"{rel} (changed)")
+            changed.append(f"{rel} (changed, +%d -%d)" % line_changes(a, b))
     return changed
+
+
+def resolve(ref, github_api, token, log):
+    """What a bump reference names: its mirrors, commit and build number where known."""
+    if ref == "latest":
+        return resolve_latest(github_api, token, log)
+    mirrors, rev = mirrors_for(ref)
+    tag = BUILD_TAG.fullmatch(ref)
+    return Resolved(ref, mirrors, rev, int(tag.group(1)) if tag else None)
 
 
 def source_list_changes(old_tree, new_tree, machine):
@@ -115,53 +125,91 @@ def source_list_changes(old_tree, new_tree, machine):
     return report
 
 
-def bump(repo, ref, store, machine, log=print):
-    """Run a bump; return 0 when the lock was updated, 1 when a patch needs a person."""
-    lock_path = os.path.join(repo, "sources.lock")
-    pins = load_sources_lock(lock_path)
-    old = pins["llama.cpp"]
-    mirrors, rev = mirrors_for(ref)
-    old_tree = fetch_source_tree(old, store, log=log)
-    new_tree, new_hash, mirror, facts = fetch_tree_from_mirrors(old.name, mirrors, old.include, store, None, log)
-    rev = rev or facts.get("commit") or "unknown"
-    log(f"new tree: {rev} {new_hash}")
-
-    patches = list_patches(os.path.join(repo, "patches"))
+def bump(repo, ref, store, machine, log=print, github_api=GITHUB_API, token=None):
+    """Run a bump; return 0 when the lock was updated (or already current), 1 when a person is needed.
+    The report goes to build/bump/report.md in every case."""
     work = os.path.join(repo, "build", "bump")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
+    report = BumpReport(f"`llama_cpp={ref}`")
+    try:
+        return _bump(repo, ref, store, machine, log, github_api, token, work, report)
+    except InputError as e:
+        report.outcome = "failed: " + str(e).splitlines()[0]
+        report.problem = str(e)
+        raise
+    finally:
+        log(f"report: {report.write(os.path.join(work, 'report.md'))}")
+
+
+def _bump(repo, ref, store, machine, log, github_api, token, work, report):
+    lock_path = os.path.join(repo, "sources.lock")
+    pins = load_sources_lock(lock_path)
+    old = pins["llama.cpp"]
+    report.old = (old.rev, old.tree_hash, old.extra.get("buildNumber"))
+    target = resolve(ref, github_api, token, log)
+    if target.description != ref:
+        report.target += f" resolved to {target.description}"
+    old_tree = fetch_source_tree(old, store, log=log)
+    new_tree, new_hash, mirror, facts = fetch_tree_from_mirrors(old.name, target.mirrors, old.include, store,
+                                                                None, log)
+    rev = target.rev or facts.get("commit") or "unknown"
+    report.new = (rev, new_hash, target.build_number)
+    log(f"new tree: {rev} {new_hash}" + (f" (build b{target.build_number})" if target.build_number else ""))
+    if new_hash == old.tree_hash:
+        report.outcome = f"already up to date ({rev[:12]})"
+        log("sources.lock already pins this tree; nothing to do.")
+        return 0
+
+    patches = list_patches(os.path.join(repo, "patches"))
     log(f"applying {len(patches)} patches to the new tree:")
     results = try_patches(new_tree, patches, work, log)
     touched = sorted({f for p in patches for f in _patched_files(p)})
     upstream = changed_files(old_tree, new_tree, touched)
+    report.upstream_changes = upstream
     if upstream:
         log("upstream changed files our patches touch:\n  " + "\n  ".join(upstream))
+    failed = []
+    for p, status, details, output, rejects in results:
+        problem = ""
+        if status == "failed":
+            hunks = [f"{f} hunk #{h} at line {at}" for f, h, outcome, at, _fz, _off in details if outcome == "FAILED"]
+            problem = "; ".join(hunks) or output.strip()
+            failed.append((os.path.basename(p), problem, rejects))
+        report.patches.append((os.path.basename(p), status, problem))
     try:
         lists = source_list_changes(old_tree, new_tree, machine)
     except InputError as e:
         log(f"the new tree does not fit the build's source lists:\n{e}")
         log("sources.lock left unchanged.")
+        report.source_lists = str(e).splitlines()
+        report.outcome = "failed: the new tree does not fit the build's source lists"
         return 1
+    report.source_lists = lists
     if lists:
         log("source lists derived from upstream's CMakeLists changed (no edit needed):\n" + "\n".join(lists))
 
-    failed = [r for r in results if r[1] == "failed"]
     if failed:
-        for p, _status, details, output, rejects in failed:
-            hunks = [f"{f} hunk #{h} at line {at}" for f, h, outcome, at, _fz, _off in details if outcome == "FAILED"]
-            log(f"FAILED {os.path.basename(p)}: {'; '.join(hunks) or output.strip()}\n  rejects kept in {rejects}")
+        for name, problem, rejects in failed:
+            log(f"FAILED {name}: {problem}\n  rejects kept in {rejects}")
         log("sources.lock left unchanged; resolve the failed patches (MAINTAINERS.md) and run the bump again.")
+        report.outcome = f"failed: {len(failed)} patch(es) do not apply"
         return 1
     for p, status, _details, new_text, _rejects in results:
         if status in ("offset", "fuzz"):
             with open(p, "w", encoding="utf-8") as f:
                 f.write(new_text)
             log(f"regenerated {os.path.relpath(p, repo)} against the new tree")
-    extra = dict(old.extra)
-    mirror_list = list(mirrors)
-    if rev != "unknown" and re.fullmatch(r"[0-9a-f]{40}", rev) and mirror["type"] != "url":
-        mirror_list.insert(0, {"type": "url", "url": GITHUB_ARCHIVE.format(ref=rev)})
+    # Upstream's build number (the bNNNN tag) when the reference says it; 0 (unknown) otherwise.
+    extra = dict(old.extra, buildNumber=target.build_number or 0)
+    mirror_list = list(target.mirrors)
+    if re.fullmatch(r"[0-9a-f]{40}", rev) and (ref == "latest" or mirror["type"] != "url"):
+        # the canonical archive by commit (not the API's tarball URL), ahead of any sdist
+        mirror_list = [{"type": "url", "url": GITHUB_ARCHIVE.format(ref=rev)}] + \
+            [m for m in mirror_list if m["type"] != "url"]
     pins["llama.cpp"] = SourcePin(old.name, rev, new_hash, old.include, mirror_list, extra)
     write_sources_lock(lock_path, pins)
     log(f"sources.lock: llama.cpp {old.rev[:12]} -> {rev[:12]} ({new_hash})")
+    report.outcome = f"sources.lock updated to {rev[:12]}"
+    report.updated = True
     return 0

@@ -18,10 +18,13 @@ from .filefetch import check_free_space, fetch_pinned_file
 from .lockfile import SHA256_RE, read_lock
 from .treehash import file_sha256, iter_tree, tree_hash
 
-# What the build runs or hands to the compiler; a directory without them is not a cosmocc.
-REQUIRED_FILES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink",
-                  "bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c")
-EXECUTABLES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink")
+# What the build runs, what the 4.0.2 driver scripts (cosmocc, cosmoar) run in turn, and what
+# GCC reads for -fopenmp; a directory without them is not a cosmocc, or a partial unpack that
+# would fail mid-build.
+EXECUTABLES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink", "bin/mktemper", "bin/fixupobj",
+               "bin/pecheck") + tuple(f"bin/{arch}-linux-cosmo-{tool}" for arch in ("x86_64", "aarch64")
+                                      for tool in ("g++", "ar"))
+REQUIRED_FILES = EXECUTABLES + ("bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c", "lib/gcc/libgomp.spec")
 
 
 class ToolchainPin:

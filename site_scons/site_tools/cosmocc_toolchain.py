@@ -12,6 +12,7 @@ files, and an archive or link reruns when only the aarch64 half changed:
 
 import json
 import os
+import tempfile
 
 import SCons.Builder
 import SCons.Errors
@@ -89,7 +90,12 @@ def generate(env):
     # CacheDir) do not depend on where the toolchain was unpacked. Its identity is in TOOLCHAIN_NODE.
     env.PrependENVPath("PATH", os.path.join(toolchain.root, "bin"))
     env.Replace(CC="cosmocc", CXX="cosmoc++", LINK="cosmoc++", AR="cosmoar")
-    # C++ in cosmocc defaults to -fno-exceptions -fno-rtti; llama.cpp needs both.
+    # The toolchain's own programs are APEs. Without /usr/bin/ape (or binfmt) each one extracts the
+    # APE loader to ${TMPDIR:-${HOME:-.}}/.ape-<version>, and ENV has neither: ./.ape-1.10 in the
+    # checkout. The caller's temporary directory instead ($TMPDIR, else /tmp); ENV is in no signature.
+    env["ENV"]["TMPDIR"] = tempfile.gettempdir()
+    # llama.cpp needs exceptions and RTTI. The driver has not added -fno-rtti -fno-exceptions
+    # since 3.8.0; the flags are explicit so the build does not rest on a driver default.
     # -mcosmo (_COSMO_SOURCE) exposes Cosmopolitan's own APIs, like GetProgramExecutableName in runtime/.
     # runtime/cosmo_compat.h holds the source fixes; its path stays out of signatures
     # (FORCED_INCLUDES makes every C++ object depend on its content instead).

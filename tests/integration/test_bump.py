@@ -1,6 +1,7 @@
 """`scons bump`: move the pin to a new tree, refresh patches, keep the lock on failure."""
 
 import io
+import json
 import os
 import platform
 import shutil
@@ -10,6 +11,7 @@ import pytest
 
 from conftest import REPO
 from lsone.bump import bump, mirrors_for
+from lsone.upstream import GITHUB_ARCHIVE
 from lsone.fetch import fetch_source_tree, fetch_tree_from_mirrors
 from lsone.lockfile import SourcePin, load_sources_lock, write_sources_lock
 from lsone.store import Store
@@ -89,7 +91,10 @@ def test_offset_patch_is_regenerated_and_lock_updated(workspace, http_server):
     code, log = run(repo, ref, store)
     assert code == 0, log
     assert "0001-demo.patch: offset" in log and "regenerated patches/0001-demo.patch" in log
-    assert f"{PATCHED_FILE} (changed)" in log
+    assert f"{PATCHED_FILE} (changed, +2 -0)" in log
+    report = (repo / "build" / "bump" / "report.md").read_text()
+    assert "`0001-demo.patch`: refreshed (applied with an offset; regenerated)" in report
+    assert f"`{PATCHED_FILE} (changed, +2 -0)`" in report and "sources.lock updated" in report
     new_pin = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
     assert new_pin.tree_hash == tree_hash(store.path_for("llama.cpp", new_pin.tree_hash), new_pin.include)
     assert new_pin.tree_hash != load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"].tree_hash
@@ -110,6 +115,9 @@ def test_failed_patch_keeps_lock_and_reject(workspace, http_server):
     assert "sources.lock left unchanged" in log
     assert (repo / "sources.lock").read_bytes() == before
     assert os.path.getsize(repo / "build" / "bump" / "rejects" / "0001-demo.patch.rej") > 0
+    report = (repo / "build" / "bump" / "report.md").read_text()
+    assert report.startswith("# llama.cpp bump: failed: 1 patch(es) do not apply")
+    assert f"`0001-demo.patch`: failing ({PATCHED_FILE} hunk #1 at line" in report
 
 
 def test_removed_cpu_source_gives_the_fix(workspace, http_server):
@@ -132,6 +140,37 @@ def test_added_server_source_is_picked_up_from_cmake(workspace, http_server):
     code, log = run(repo, ref, store)
     assert code == 0, log
     assert "server-context: +tools/server/server-extra.cpp" in log
+
+
+def serve_release(http_server, tag, sha):
+    """GitHub's releases and commits API, as much of it as the bump reads, on 127.0.0.1."""
+    http_server.routes["/repos/ggml-org/llama.cpp/releases/latest"] = json.dumps(
+        {"tag_name": tag, "tarball_url": f"{http_server.url}/tarball/{tag}", "target_commitish": "master"}).encode()
+    http_server.routes[f"/repos/ggml-org/llama.cpp/commits/{tag}"] = json.dumps({"sha": sha}).encode()
+
+
+def test_latest_takes_the_newest_github_release_and_records_its_build_number(workspace, http_server):
+    repo, store, tree = workspace
+    sha = "0123456789abcdef" * 2 + "01234567"
+    serve_release(http_server, "b9999", sha)
+    licence = open(os.path.join(tree, "LICENSE"), "rb").read() + b"\n(released as b9999)\n"
+    serve_tree(http_server, tree, {"LICENSE": licence}, name="tarball/b9999")
+    logs = []
+    code = bump(str(repo), "latest", store, platform.machine(), log=logs.append, github_api=http_server.url)
+    log = "\n".join(logs)
+    assert code == 0, log
+    assert f"latest upstream: GitHub release b9999 (commit {sha})" in log
+    pin = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
+    assert pin.rev == sha and pin.extra["buildNumber"] == 9999
+    assert pin.mirrors == [{"type": "url", "url": GITHUB_ARCHIVE.format(ref=sha)}]  # not the API's tarball URL
+    assert pin.tree_hash == tree_hash(store.path_for("llama.cpp", pin.tree_hash), pin.include)
+    report = (repo / "build" / "bump" / "report.md").read_text()
+    assert "resolved to GitHub release b9999" in report and f"`{sha}` (build b9999)" in report
+    # Bumping again finds the same release: nothing changes, and the report says so.
+    before = (repo / "sources.lock").read_bytes()
+    assert bump(str(repo), "latest", store, platform.machine(), log=logs.append, github_api=http_server.url) == 0
+    assert (repo / "sources.lock").read_bytes() == before
+    assert "already up to date" in (repo / "build" / "bump" / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import zipfile
 
@@ -161,6 +162,34 @@ def test_link_makes_one_ape_and_zip_embed_follows(cosmo_build, standin, checkout
     assert (gguf.header_offset + 30 + name_len + extra_len) % 65536 == 0
 
 
+def test_tools_get_a_tmpdir_outside_the_checkout_and_in_no_signature(cosmo_build, standin, fake_model, checkout,
+                                                                     out, tmp_path):
+    """cosmocc's programs are APEs: without a TMPDIR their loader landed in ./.ape-1.10 of the checkout."""
+    _, logged = cosmo_build
+    (tmpdir,) = {c["TMPDIR"] for c in logged}
+    assert tmpdir and os.path.isabs(tmpdir)
+    assert not os.path.realpath(tmpdir).startswith(os.path.realpath(checkout) + os.sep)
+    other = tmp_path / "other-tmp"
+    other.mkdir()
+    os.remove(os.path.join(out, "obj", "llama.cpp", "tools", "server", "server.cpp.o"))
+    before = len(calls(standin))
+    run_scons("toolchain=cosmocc", f"cosmocc={standin}", "ui=none", f"model={fake_model}", "cache_dir=",
+              cwd=checkout, env=dict(os.environ, TMPDIR=str(other)))
+    rerun = calls(standin)[before:]
+    # Another TMPDIR rebuilt nothing but the missing object, and that compile was given it.
+    assert [(c["tool"], output_of(c["argv"]), c["TMPDIR"]) for c in rerun] == [
+        ("cosmoc++", "build/cosmocc/obj/llama.cpp/tools/server/server.cpp.o", str(other))]
+    assert not [n for n in os.listdir(checkout) if n.startswith(".ape")]
+
+
+def test_ci_script_names_the_toolchain_the_ape_loader_comes_from(standin, tmp_path):
+    found = subprocess.run([sys.executable, os.path.join(REPO, ".ci", "cosmocc_root.py"), str(tmp_path / "store"),
+                            standin], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == os.path.realpath(standin)
+    assert os.path.isfile(os.path.join(found.stdout.strip(), "bin", "ape-x86_64.elf"))
+
+
 def test_dry_run_prints_the_whole_plan(tmp_path):
     other = make_standin(str(tmp_path / "cosmocc"))
     fresh = copy_checkout(tmp_path / "fresh-checkout")
@@ -170,6 +199,7 @@ def test_dry_run_prints_the_whole_plan(tmp_path):
     assert "cosmoar rcsD build/cosmocc/lib/libggml-cpu.a" in plan
     assert "cosmoc++ -o build/cosmocc/bin/llama-server" in plan
     assert "ZIP  build/llama-server-one" in plan
+    assert "toolchain=cosmocc: -j" in plan and "each fat compile runs two compilers" in plan  # the default -j
     assert not any(line.startswith(other) for line in plan.splitlines())  # tools by name, not by path
     assert calls(other) == []  # -n ran nothing
 

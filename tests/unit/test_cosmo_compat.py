@@ -3,8 +3,8 @@
 The stand-ins have what matters about cosmo's: libc/mem/gc.h, behind an include guard and
 only under _COSMO_SOURCE (what -mcosmo defines), defines the function-like macro defer(FN, ARG),
 and <cosmo.h> includes it. Upstream's server_queue has a one-argument method named defer.
-What this cannot show: that cosmo's own <linux/limits.h> and <algorithm> exist (they do in
-cosmopolitan's libc/isystem); here they resolve to the host's.
+What this cannot show: cosmo's own <climits> (its <limits.h> defines PATH_MAX, which
+llama-mmap.cpp uses) and <algorithm>; here they resolve to the host's.
 """
 
 import shutil
@@ -16,6 +16,7 @@ from conftest import REPO
 
 SERVER_QUEUE_LIKE = """
 #include <cosmo.h>
+#include <climits>
 #include <vector>
 struct queue { void defer(int task); std::vector<int> tasks; };
 void queue::defer(int task) { tasks.push_back(task); }

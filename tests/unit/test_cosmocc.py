@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from lsone.cosmocc import (REQUIRED_FILES, ToolchainPin, available_locally, load_toolchains_lock,
+from lsone.cosmocc import (EXECUTABLES, REQUIRED_FILES, ToolchainPin, available_locally, load_toolchains_lock,
                            resolve_cosmocc)
 from lsone.errors import InputError
 from lsone.store import Store
@@ -135,10 +135,11 @@ def test_directory_is_checked_for_the_layout_and_its_tree_hash_recorded(tmp_path
         resolve_cosmocc(str(root), pin, store, log=quiet)
     assert "missing bin/cosmoc++" in str(e.value)
     for name in REQUIRED_FILES:
+        os.makedirs(os.path.dirname(root / name), exist_ok=True)
         (root / name).write_text("x\n")
     with pytest.raises(InputError, match="execute bit"):
         resolve_cosmocc(str(root), pin, store, log=quiet)
-    for name in ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink"):
+    for name in EXECUTABLES:
         os.chmod(root / name, 0o755)
     logged = []
     first = resolve_cosmocc(str(root), pin, store, log=logged.append)
@@ -149,6 +150,28 @@ def test_directory_is_checked_for_the_layout_and_its_tree_hash_recorded(tmp_path
     assert resolve_cosmocc(str(root), pin, store, log=quiet).identity["treeHash"] != first.identity["treeHash"]
     with pytest.raises(InputError, match="no such file or directory"):
         resolve_cosmocc(str(tmp_path / "nowhere"), pin, store, log=quiet)
+
+
+def test_a_partial_unpack_is_refused_up_front_not_mid_build(tmp_path):
+    """What the 4.0.2 driver scripts run besides the compilers (mktemper, fixupobj, pecheck, the
+    per-arch g++ and ar) and GCC's libgomp.spec (read for -fopenmp) are part of the layout."""
+    pin = pin_for(standin_archive(), ["https://example.invalid/c.zip"])
+    root = tmp_path / "cosmocc"
+    for name in REQUIRED_FILES:
+        os.makedirs(os.path.dirname(root / name), exist_ok=True)
+        (root / name).write_text("x\n")
+        os.chmod(root / name, 0o755)
+    for gone in ("bin/mktemper", "bin/aarch64-linux-cosmo-ar", "lib/gcc/libgomp.spec"):
+        os.remove(root / gone)
+    with pytest.raises(InputError) as e:
+        resolve_cosmocc(str(root), pin, Store(str(tmp_path / "store")), log=quiet)
+    assert "missing bin/mktemper, bin/aarch64-linux-cosmo-ar, lib/gcc/libgomp.spec" in str(e.value)
+    for name in ("bin/mktemper", "bin/aarch64-linux-cosmo-ar"):
+        (root / name).write_text("x\n")
+    (root / "lib" / "gcc" / "libgomp.spec").write_text("x\n")
+    with pytest.raises(InputError, match="execute bit") as e:
+        resolve_cosmocc(str(root), pin, Store(str(tmp_path / "store")), log=quiet)
+    assert "bin/mktemper, bin/aarch64-linux-cosmo-ar" in str(e.value)
 
 
 def test_zip_offsets_are_absolute_after_an_ape_prefix(tmp_path):

@@ -135,3 +135,53 @@ def test_extract_refuses_writing_outside_the_tree_through_symlinks(tmp_path, mem
     with pytest.raises(http.DownloadError, match=refusal):
         extract_tree(archive, dest, strip_top=False)
     assert not (tmp_path / "deep" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+
+
+# llama_cpp=latest: which upstream is newest, asked of real HTTP servers on 127.0.0.1 (GitHub's
+# API shape; a PEP 503 simple index read by pip's own client).
+
+def serve_simple_index(http_server, monkeypatch, files):
+    """A package index with llama-cpp-python's files, and pip pointed at it (and nothing else)."""
+    links = "".join(f'<a href="/files/{f}">{f}</a>\n' for f in files)
+    http_server.routes["/simple/llama-cpp-python/"] = ("typed", "text/html",
+                                                      f"<!DOCTYPE html><html><body>\n{links}</body></html>".encode())
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", http_server.url + "/simple/")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+
+
+def test_latest_falls_back_to_the_newest_sdist_when_the_api_fails(http_server, monkeypatch):
+    from lsone.upstream import resolve_latest
+    http_server.routes["/repos/ggml-org/llama.cpp/releases/latest"] = 503
+    serve_simple_index(http_server, monkeypatch, [
+        "llama_cpp_python-0.3.9.tar.gz", "llama_cpp_python-0.3.40.tar.gz", "llama_cpp_python-0.3.35.tar.gz",
+        "llama_cpp_python-0.5.0rc1.tar.gz"])  # a pre-release
+    logs = []
+    resolved = resolve_latest(http_server.url, log=logs.append)
+    assert resolved.mirrors == [{"type": "pip-sdist", "package": "llama-cpp-python==0.3.40",
+                                 "subdir": "vendor/llama.cpp"}]
+    assert resolved.rev is None and resolved.build_number is None
+    assert "HTTP 503" in logs[0] and "falling back" in logs[0]
+    assert logs[-1] == "latest upstream: package index: llama-cpp-python==0.3.40 (its vendored llama.cpp; " \
+                       "build number unknown)"
+
+
+def test_latest_refuses_a_release_that_is_not_a_build_tag(http_server, monkeypatch):
+    from lsone.upstream import resolve_latest
+    http_server.routes["/repos/ggml-org/llama.cpp/releases/latest"] = b'{"tag_name": "master", "tarball_url": "x"}'
+    serve_simple_index(http_server, monkeypatch, ["llama_cpp_python-0.3.36.tar.gz"])
+    logs = []
+    assert resolve_latest(http_server.url, log=logs.append).mirrors[0]["package"] == "llama-cpp-python==0.3.36"
+    assert "expected a bNNNN tag_name" in logs[0] and "'master'" in logs[0]
+
+
+def test_latest_names_both_sources_when_neither_answers(http_server, monkeypatch):
+    from lsone.upstream import resolve_latest
+    serve_simple_index(http_server, monkeypatch, [])
+    del http_server.routes["/simple/llama-cpp-python/"]  # the index has no such project: 404
+    with pytest.raises(InputError) as e:
+        resolve_latest(http_server.url, log=lambda m: None)
+    message = str(e.value)
+    assert "llama_cpp=latest" in message and "releases/latest: HTTP 404" in message
+    assert "pip index versions llama-cpp-python" in message and "llama_cpp=b1234" in message

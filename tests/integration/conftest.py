@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,20 @@ def scons_args():
     if os.environ.get("LSONE_STORE"):
         args.append(f"store={os.environ['LSONE_STORE']}")
     return args
+
+
+def copy_checkout(root):
+    """What a build reads from the checkout, copied; build/ starts empty."""
+    from verify import CHECKOUT_INPUTS
+
+    os.makedirs(root, exist_ok=True)
+    for name in CHECKOUT_INPUTS:
+        src = os.path.join(REPO, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(root, name), ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, os.path.join(root, name))
+    return str(root)
 
 
 def run_scons(*args, cwd=REPO, env=None, check=True, timeout=3600):

@@ -13,6 +13,16 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = os.path.join(REPO, "build", "test-artifacts")
 
 
+@pytest.fixture(scope="session")
+def chromium_and_driver():
+    """Checked before anything is built, so a machine without them learns it in a second."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        pytest.fail(f"the browser test needs Debian's chromium and chromium-driver; missing: {', '.join(missing)}.\n"
+                    "  fix: sudo apt-get install chromium chromium-driver (.ci/run installs them), "
+                    "or skip this test: python3 -m pytest tests -m 'not slow'", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def packaged_with_upstream_ui(tiny_model, tmp_path_factory):
     try:
@@ -26,9 +36,6 @@ def packaged_with_upstream_ui(tiny_model, tmp_path_factory):
 
 
 def browser(tmp_path):
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail("the browser test needs Debian's chromium and chromium-driver "
-                    "(sudo apt-get install chromium chromium-driver); .ci/run installs them")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -42,7 +49,7 @@ def browser(tmp_path):
 
 
 @pytest.mark.slow
-def test_chat_in_the_embedded_upstream_ui(packaged_with_upstream_ui, tmp_path):
+def test_chat_in_the_embedded_upstream_ui(chromium_and_driver, packaged_with_upstream_ui, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait

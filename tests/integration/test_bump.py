@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import tarfile
 
 import pytest
@@ -197,3 +198,29 @@ def test_bump_from_older_sdist_to_the_pinned_one(workspace):
     assert "0001-license-note.patch: clean" in log
     assert (bumped.rev, bumped.tree_hash) == (pinned.rev, pinned.tree_hash)
     assert bumped.mirrors[0]["url"].endswith(pinned.rev + ".tar.gz")
+
+
+def test_the_build_number_reaches_version_and_system_fingerprint(tiny_model, tmp_path):
+    """What a bump records as buildNumber is what --version and the API report (upstream shows b0
+    for an unknown one). Built in a copy of the checkout; with LSONE_CACHE_DIR only build-info
+    compiles again."""
+    from integration.conftest import RunningServer, copy_checkout, run_scons
+    checkout = copy_checkout(tmp_path / "checkout")
+    lock = os.path.join(checkout, "sources.lock")
+    pins = load_sources_lock(lock)
+    pin = pins["llama.cpp"]
+    pins["llama.cpp"] = SourcePin(pin.name, pin.rev, pin.tree_hash, pin.include, pin.mirrors,
+                                  dict(pin.extra, buildNumber=4242))
+    write_sources_lock(lock, pins)
+    run_scons("ui=none", cwd=checkout)
+    exe = os.path.join(checkout, "build", "llama-server-one")
+    version = subprocess.run([exe, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    assert f"(build 4242, commit {pin.rev[:7]})" in version
+    server = RunningServer(exe, ["-m", tiny_model, "-c", "256", "-t", "2"], tmp_path / "server.log")
+    try:
+        server.wait_healthy()
+        status, body = server.request("POST", "/v1/chat/completions",
+                                      {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+    finally:
+        server.stop()
+    assert status == 200 and body["system_fingerprint"] == f"b4242-{pin.rev[:7]}"

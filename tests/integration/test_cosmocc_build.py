@@ -17,12 +17,11 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from tests.integration.conftest import run_scons
+from tests.integration.conftest import copy_checkout, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from standin_cosmocc import calls, make_standin  # noqa: E402
-from verify import CHECKOUT_INPUTS  # noqa: E402
 
 
 def twin(path):
@@ -32,18 +31,6 @@ def twin(path):
 
 def output_of(argv):
     return argv[argv.index("-o") + 1]
-
-
-def copy_checkout(root):
-    """What a build reads from the checkout, copied; build/ starts empty."""
-    os.makedirs(root, exist_ok=True)
-    for name in CHECKOUT_INPUTS:
-        src = os.path.join(REPO, name)
-        if os.path.isdir(src):
-            shutil.copytree(src, os.path.join(root, name), ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, os.path.join(root, name))
-    return str(root)
 
 
 @pytest.fixture(scope="module")

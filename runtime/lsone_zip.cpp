@@ -1,6 +1,7 @@
 // llama-server-one: zip reader for the archive appended to the executable.
 
 #include "lsone_zip.h"
+#include "lsone_image.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,94 +27,19 @@
 #    define O_CLOEXEC 0
 #endif
 
-// The packager (site_scons/lsone/zipembed.py, record_image_size) finds this record in the
-// executable and writes the executable's own size (the image, before the zip) into its last
-// 8 bytes, little-endian. The loaded copy then tells the reader where the zip must start, so a
-// cut-off file is caught for every toolchain, APE included (an APE has no ELF header to ask).
-extern "C" __attribute__((used)) volatile const unsigned char lsone_image_size_record[32] = "llama-server-one-imgsize";
-
 namespace lsone {
 
 namespace {
 
 const uint32_t SIG_LOCAL = 0x04034b50, SIG_CENTRAL = 0x02014b50, SIG_EOCD = 0x06054b50;
 const uint32_t SIG_EOCD64 = 0x06064b50, SIG_LOCATOR64 = 0x07064b50;
-const size_t   RECORD_MAGIC_LEN = 24;
 // Limits for lengths the file states about itself, so a damaged directory cannot make us
 // allocate or read the whole file (real directories hold ~60 bytes per entry).
 const uint64_t MAX_DIRECTORY_SIZE = 64ull << 20;
 const uint64_t MAX_ENTRY_READ     = 256ull << 20;
 
-uint16_t u16(const unsigned char * p) { return (uint16_t) (p[0] | (p[1] << 8)); }
-uint32_t u32(const unsigned char * p) { return (uint32_t) u16(p) | ((uint32_t) u16(p + 2) << 16); }
-uint64_t u64(const unsigned char * p) { return (uint64_t) u32(p) | ((uint64_t) u32(p + 4) << 32); }
-
-bool read_at(int fd, uint64_t offset, void * buf, size_t len) {
-    auto * p = static_cast<unsigned char *>(buf);
-    while (len > 0) {
-        const ssize_t n = pread(fd, p, len, (off_t) offset);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        p += n;
-        len -= (size_t) n;
-        offset += (uint64_t) n;
-    }
-    return true;
-}
-
-// [offset, offset + len) lies inside a file of file_size bytes (without overflowing).
-bool within(uint64_t offset, uint64_t len, uint64_t file_size) {
-    return offset <= file_size && len <= file_size - offset;
-}
-
 std::shared_ptr<const int> keep_fd(int fd) {
     return std::shared_ptr<const int>(new int(fd), [](const int * p) { close(*p); delete p; });
-}
-
-uint64_t loaded_image_size() {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | lsone_image_size_record[RECORD_MAGIC_LEN + i];
-    }
-    return v;
-}
-
-// The image size recorded in another file (0 when it has no record, or an unwritten one).
-uint64_t find_image_size_record(int fd, uint64_t file_size) {
-    unsigned char magic[RECORD_MAGIC_LEN];
-    for (size_t i = 0; i < RECORD_MAGIC_LEN; i++) {
-        magic[i] = lsone_image_size_record[i];
-    }
-    const size_t chunk = 1 << 20, overlap = 32;
-    std::vector<unsigned char> buf(chunk + overlap);
-    for (uint64_t at = 0; at < std::min<uint64_t>(file_size, 1ull << 30); at += chunk) {
-        const size_t n = (size_t) std::min<uint64_t>(buf.size(), file_size - at);
-        if (!read_at(fd, at, buf.data(), n)) {
-            return 0;
-        }
-        const void * hit = memmem(buf.data(), n, magic, RECORD_MAGIC_LEN);
-        if (hit) {
-            const size_t pos = (size_t) ((const unsigned char *) hit - buf.data());
-            return pos + 32 <= n ? u64(&buf[pos + RECORD_MAGIC_LEN]) : 0;
-        }
-    }
-    return 0;
-}
-
-// End of the ELF image (section headers are last in the files our linkers write), or 0 when
-// the header cannot tell: not a little-endian ELF64, or section headers outside the file
-// (the kernel ignores them, so such a file still runs).
-uint64_t elf_image_end(int fd, uint64_t file_size) {
-    unsigned char h[64];
-    if (!read_at(fd, 0, h, sizeof(h)) || std::memcmp(h, "\x7f" "ELF", 4) != 0 || h[4] != 2 || h[5] != 1) {
-        return 0;
-    }
-    const uint64_t shoff = u64(h + 0x28), table = (uint64_t) u16(h + 0x3a) * u16(h + 0x3c);
-    return shoff != 0 && within(shoff, table, file_size) ? shoff + table : 0;
 }
 
 bool same_file(int a, int b) {
@@ -121,9 +47,10 @@ bool same_file(int a, int b) {
     return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-// recorded_image_size: the packager's record (0: none), else the ELF header is asked.
-bool read_zip_fd(std::shared_ptr<const int> fd, const std::string & path, uint64_t recorded_image_size,
-                 zip_archive & out, std::string & err) {
+// The image's size comes from the packager's record (our own loaded copy of it when is_self,
+// else found in the file); without one, from the ELF header.
+bool read_zip_fd(std::shared_ptr<const int> fd, const std::string & path, bool is_self, zip_archive & out,
+                 std::string & err) {
     out.path = path;
     out.entries.clear();
     out.fd = fd;
@@ -132,8 +59,8 @@ bool read_zip_fd(std::shared_ptr<const int> fd, const std::string & path, uint64
         err = path + ": not a regular file";
         return false;
     }
-    const uint64_t file_size = (uint64_t) st.st_size;
-    out.file_size = file_size;
+    const uint64_t file_size = out.file_size = (uint64_t) st.st_size;
+    const uint64_t recorded_image_size = is_self ? loaded_image_size() : find_image_size_record(*fd, file_size);
     if (recorded_image_size > file_size) {
         err = path + ": the file is truncated: it has " + std::to_string(file_size) + " bytes, but its executable "
               "image alone was " + std::to_string(recorded_image_size) + " when it was packaged (download or build it again)";
@@ -298,10 +225,7 @@ bool read_zip(const std::string & path, zip_archive & out, std::string & err) {
         err = "cannot open " + path + ": " + std::strerror(errno);
         return false;
     }
-    auto kept = keep_fd(fd);
-    struct stat st;
-    const uint64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t) st.st_size : 0;
-    return read_zip_fd(kept, path, find_image_size_record(fd, size), out, err);
+    return read_zip_fd(keep_fd(fd), path, false, out, err);
 }
 
 const zip_archive & self_zip() {
@@ -319,7 +243,7 @@ const zip_archive & self_zip() {
         if (fd < 0) {
             err = "cannot open " + path + ": " + std::strerror(errno);
         }
-        if (fd < 0 || !read_zip_fd(keep_fd(fd), path, loaded_image_size(), zip, err)) {
+        if (fd < 0 || !read_zip_fd(keep_fd(fd), path, true, zip, err)) {
             std::fprintf(stderr, "llama-server-one: %s\n", err.c_str());
             std::exit(2);
         }

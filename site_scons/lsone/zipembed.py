@@ -24,7 +24,7 @@ _CHUNK = 1 << 20
 _ZIP64_LIMIT = 0xFFFFFFFF
 _PAD_ID = 0xD935  # the extra-field id Android's zipalign uses for padding
 GGUF_MAGIC = b"GGUF"
-# runtime/lsone_zip.cpp's lsone_image_size_record: this text, then 8 bytes for the image size.
+# runtime/lsone_image.cpp's lsone_image_size_record: this text, then 8 bytes for the image size.
 IMAGE_SIZE_RECORD = b"llama-server-one-imgsize"
 GGUF_VERSIONS = (1, 2, 3)
 

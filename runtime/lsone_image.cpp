@@ -1,0 +1,78 @@
+// llama-server-one: the image-size record, the ELF header's answer, and reads at an offset.
+
+#include "lsone_image.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <unistd.h>
+
+// The packager (site_scons/lsone/zipembed.py, record_image_size) finds this record in the
+// executable and writes the executable's own size (the image, before the zip) into its last
+// 8 bytes, little-endian. The loaded copy then tells the reader where the zip must start, so a
+// cut-off file is caught for every toolchain, APE included (an APE has no ELF header to ask).
+extern "C" __attribute__((used)) volatile const unsigned char lsone_image_size_record[32] = "llama-server-one-imgsize";
+
+namespace lsone {
+
+namespace {
+const size_t RECORD_MAGIC_LEN = 24;
+}
+
+bool read_at(int fd, uint64_t offset, void * buf, size_t len) {
+    auto * p = static_cast<unsigned char *>(buf);
+    while (len > 0) {
+        const ssize_t n = pread(fd, p, len, (off_t) offset);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t) n;
+        offset += (uint64_t) n;
+    }
+    return true;
+}
+
+uint64_t loaded_image_size() {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | lsone_image_size_record[RECORD_MAGIC_LEN + i];
+    }
+    return v;
+}
+
+uint64_t find_image_size_record(int fd, uint64_t file_size) {
+    unsigned char magic[RECORD_MAGIC_LEN];  // copied from the record, so the text is in the binary once
+    for (size_t i = 0; i < RECORD_MAGIC_LEN; i++) {
+        magic[i] = lsone_image_size_record[i];
+    }
+    const size_t chunk = 1 << 20, overlap = 32;
+    std::vector<unsigned char> buf((size_t) std::min<uint64_t>(chunk + overlap, file_size));
+    for (uint64_t at = 0; at < std::min<uint64_t>(file_size, 1ull << 30); at += chunk) {
+        const size_t n = (size_t) std::min<uint64_t>(buf.size(), file_size - at);
+        if (!read_at(fd, at, buf.data(), n)) {
+            return 0;
+        }
+        if (const void * hit = memmem(buf.data(), n, magic, RECORD_MAGIC_LEN)) {
+            const size_t pos = (size_t) ((const unsigned char *) hit - buf.data());
+            return pos + 32 <= n ? u64(&buf[pos + RECORD_MAGIC_LEN]) : 0;
+        }
+    }
+    return 0;
+}
+
+uint64_t elf_image_end(int fd, uint64_t file_size) {
+    unsigned char h[64];
+    if (!read_at(fd, 0, h, sizeof(h)) || std::memcmp(h, "\x7f" "ELF", 4) != 0 || h[4] != 2 || h[5] != 1) {
+        return 0;
+    }
+    const uint64_t shoff = u64(h + 0x28), table = (uint64_t) u16(h + 0x3a) * u16(h + 0x3c);
+    return shoff != 0 && within(shoff, table, file_size) ? shoff + table : 0;
+}
+
+}  // namespace lsone

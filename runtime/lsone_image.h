@@ -1,0 +1,33 @@
+// llama-server-one: where the executable image ends and its zip must begin, and the
+// bounded reads the zip reader is built on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lsone {
+
+inline uint16_t u16(const unsigned char * p) { return (uint16_t) (p[0] | (p[1] << 8)); }
+inline uint32_t u32(const unsigned char * p) { return (uint32_t) u16(p) | ((uint32_t) u16(p + 2) << 16); }
+inline uint64_t u64(const unsigned char * p) { return (uint64_t) u32(p) | ((uint64_t) u32(p + 4) << 32); }
+
+// [offset, offset + len) lies inside a file of file_size bytes (without overflowing).
+inline bool within(uint64_t offset, uint64_t len, uint64_t file_size) {
+    return offset <= file_size && len <= file_size - offset;
+}
+
+// Exactly len bytes at offset (pread: the descriptor's file position is left alone).
+bool read_at(int fd, uint64_t offset, void * buf, size_t len);
+
+// The image size the packager recorded in this process's own executable (0: none recorded).
+uint64_t loaded_image_size();
+
+// The image size recorded in another file (0 when it has no record, or an unwritten one).
+uint64_t find_image_size_record(int fd, uint64_t file_size);
+
+// End of the ELF image (section headers are last in the files our linkers write), or 0 when
+// the header cannot tell: not a little-endian ELF64, or section headers outside the file
+// (the kernel ignores them, so such a file still runs).
+uint64_t elf_image_end(int fd, uint64_t file_size);
+
+}  // namespace lsone

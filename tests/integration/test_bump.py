@@ -224,3 +224,19 @@ def test_the_build_number_reaches_version_and_system_fingerprint(tiny_model, tmp
     finally:
         server.stop()
     assert status == 200 and body["system_fingerprint"] == f"b4242-{pin.rev[:7]}"
+
+
+def test_scons_bump_latest_says_what_it_resolved(workspace, http_server, tmp_path):
+    """The command line: llama_cpp=latest with github_api= pointing at the local server."""
+    from integration.conftest import copy_checkout, run_scons
+    _repo, store, tree = workspace
+    sha = "fedcba9876543210" * 2 + "fedcba98"
+    serve_release(http_server, "b10001", sha)
+    serve_tree(http_server, tree, {"LICENSE": b"changed upstream\n"}, name="tarball/b10001")
+    checkout = copy_checkout(tmp_path / "checkout")
+    out = run_scons("bump", "llama_cpp=latest", f"github_api={http_server.url}", f"store={store.root}",
+                    cwd=checkout).stdout
+    assert f"[bump] latest upstream: GitHub release b10001 (commit {sha})" in out
+    assert "[bump] report: " + os.path.join(checkout, "build", "bump", "report.md") in out
+    pin = load_sources_lock(os.path.join(checkout, "sources.lock"))["llama.cpp"]
+    assert (pin.rev, pin.extra["buildNumber"]) == (sha, 10001)

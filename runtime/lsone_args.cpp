@@ -284,15 +284,6 @@ int lsone_layer_args(int * argc, char *** argv) {
         }
         args = splice_args(tokens, args);
     }
-    for (const auto & a : args) {
-        if (a == "--version") {  // upstream prints its version next and exits
-            std::string manifest, ignored;
-            if (read_entry(self_zip(), "manifest.json", manifest, ignored)) {
-                std::printf("llama-server-one manifest (/zip/manifest.json):\n%s", manifest.c_str());
-            }
-            break;
-        }
-    }
     // The new argv lives for the whole process, like the original.
     static std::vector<std::string> storage;
     static std::vector<char *> pointers;

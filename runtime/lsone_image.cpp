@@ -75,4 +75,23 @@ uint64_t elf_image_end(int fd, uint64_t file_size) {
     return shoff != 0 && within(shoff, table, file_size) ? shoff + table : 0;
 }
 
+uint64_t pe_certificate_offset(int fd, uint64_t file_size) {
+    unsigned char mz[64], pe[24], magic[2], dir[8];
+    if (!read_at(fd, 0, mz, sizeof(mz)) || mz[0] != 'M' || mz[1] != 'Z') {
+        return 0;
+    }
+    const uint64_t pe_at = u32(mz + 0x3c);
+    if (!read_at(fd, pe_at, pe, sizeof(pe)) || std::memcmp(pe, "PE\0\0", 4) != 0 || !read_at(fd, pe_at + 24, magic, 2)) {
+        return 0;
+    }
+    const uint16_t kind = u16(magic);  // 0x10b PE32, 0x20b PE32+: the data directories start at 96 / 112
+    const uint64_t dirs = pe_at + 24 + (kind == 0x20b ? 112 : kind == 0x10b ? 96 : 0);
+    const uint64_t security = dirs + 4 * 8;  // IMAGE_DIRECTORY_ENTRY_SECURITY: a file offset and a size
+    if (dirs == pe_at + 24 || security + 8 > pe_at + 24 + u16(pe + 20) || !read_at(fd, security, dir, 8)) {
+        return 0;
+    }
+    const uint64_t offset = u32(dir), size = u32(dir + 4);
+    return size != 0 && offset != 0 && offset + size == file_size ? offset : 0;
+}
+
 }  // namespace lsone

@@ -30,4 +30,9 @@ uint64_t find_image_size_record(int fd, uint64_t file_size);
 // (the kernel ignores them, so such a file still runs).
 uint64_t elf_image_end(int fd, uint64_t file_size);
 
+// Where a PE's Authenticode certificate table starts when it is the last thing in the file, else 0.
+// Signing (signtool, osslsigncode) pads the file to 8 bytes and appends the table after
+// everything, our zip included; an APE is a PE too.
+uint64_t pe_certificate_offset(int fd, uint64_t file_size);
+
 }  // namespace lsone

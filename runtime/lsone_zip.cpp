@@ -70,22 +70,31 @@ bool read_zip_fd(std::shared_ptr<const int> fd, const std::string & path, bool i
     // A recorded size is written only by the packager, together with the zip: it must be there.
     const bool has_appendix = recorded_image_size != 0 || (image_end != 0 && file_size > image_end);
 
+    const uint64_t certificate = pe_certificate_offset(*fd, file_size);
+    const uint64_t zip_end = certificate ? certificate : file_size;  // a signed file: the zip ends before
+    const uint64_t padding = certificate ? 8 : 1;                   // the 8-byte padding and certificate
+
     // The end-of-central-directory record lies in the last 64 KiB + 22 bytes.
-    const uint64_t tail_len = std::min<uint64_t>(file_size, 65535 + 22);
-    const uint64_t tail_start = file_size - tail_len;
+    const uint64_t tail_len = std::min<uint64_t>(zip_end, 65535 + 22 + padding);
+    const uint64_t tail_start = zip_end - tail_len;
     std::vector<unsigned char> tail(tail_len);
     if (!read_at(*fd, tail_start, tail.data(), tail_len)) {
         err = "cannot read the end of " + path;
         return false;
     }
-    // A real record's comment runs exactly to the end of the file, and it lies after the
-    // executable image, whose code may well contain the signature's bytes.
+    // A real record's comment runs exactly to the end of the zip (then only a signature's zero
+    // padding may follow), and it lies after the executable image, whose code may well contain
+    // the signature's bytes.
     const int64_t search_from = image_end > tail_start ? (int64_t) (image_end - tail_start) : 0;
     int64_t eocd = -1;
-    for (int64_t i = (int64_t) tail_len - 22; i >= search_from; i--) {
-        if (u32(&tail[i]) == SIG_EOCD && (uint64_t) i + 22 + u16(&tail[i + 20]) == tail_len) {
-            eocd = i;
-            break;
+    for (int64_t i = (int64_t) tail_len - 22; i >= search_from && eocd < 0; i--) {
+        const uint64_t record_end = (uint64_t) i + 22 + u16(&tail[i + 20]);
+        if (u32(&tail[i]) != SIG_EOCD || record_end > tail_len || tail_len - record_end >= padding) {
+            continue;
+        }
+        eocd = i;
+        for (uint64_t z = record_end; z < tail_len; z++) {
+            eocd = tail[z] == 0 ? eocd : -1;
         }
     }
     if (eocd < 0) {

@@ -1,9 +1,11 @@
 """SCons tool: package the linked server into build/llama-server-one.
 
-ArgsFile writes the embedded /zip/.args; ZipEmbed appends a deterministic
-aligned zip (args, model, manifest) to the linked executable. Both are cheap
-function actions, so a change to the model or the args reruns only them: no
-compile and no link.
+ArgsFile writes the embedded /zip/.args; PackerScript joins lsone's packer into
+the standalone pack.py; ZipEmbed appends a deterministic aligned zip (args,
+model, UI, pack.py, manifest) to the linked executable. What goes into the zip
+is lsone/packer.py's, the same code pack.py runs, so both write the same bytes.
+All are cheap function actions, so a change to the model or the args reruns
+only them: no compile and no link.
 """
 
 import hashlib
@@ -15,6 +17,9 @@ from SCons.Script import Action, Builder
 
 from lsone.argsfile import compose_embedded_args, parse_args_text
 from lsone.filefetch import check_free_space
+from lsone.packer import (ARGS_ENTRY, PACKER_ENTRY, build_args, compose_manifest, list_ui_files,
+                          model_entry_name)
+from lsone.standalone import PACKER_MODULES, bundle
 from lsone.zipembed import append_zip, check_gguf
 from scons_errors import reported
 
@@ -57,10 +62,8 @@ def _zip_embed(target, source, env):
         check_free_space(os.path.dirname(target[0].abspath),
                          os.path.getsize(exe) + sum(os.path.getsize(p) for p in entries.values()),
                          f"packaging {target[0]}")
-    manifest = dict(env["MANIFEST"])
-    manifest["executable"] = {"sha256": "sha256-" + source[0].get_csig(), "note": "before the zip was appended"}
-    manifest["entries"] = inputs
-    entries["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    entries["manifest.json"] = compose_manifest(env["MANIFEST"], source[0].get_csig(),
+                                                {name: digest[len("sha256-"):] for name, digest in inputs.items()})
     written = append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"], known_crcs=known)
     crc_cache.update({inputs[n]: written[n][2] for n in inputs})
     os.makedirs(os.path.dirname(crc_cache_path), exist_ok=True)
@@ -73,6 +76,11 @@ def _zip_embed(target, source, env):
               "4 GiB. Keep the model beside the executable instead, with -m in llama-server-one.args.")
 
 
+def _write_packer(target, source, env):
+    with open(target[0].abspath, "w", encoding="utf-8") as f:
+        f.write(bundle([node.abspath for node in source[:len(PACKER_MODULES)]]))
+
+
 def model_entry(env, path):
     """Validate model=PATH while reading SConscripts, so a bad file fails before any work."""
     if not path:
@@ -82,6 +90,7 @@ def model_entry(env, path):
         raise SCons.Errors.UserError(f"model={path}: no such file\n  fix: pass the path of a .gguf file")
     with reported():
         check_gguf(node.abspath, label=f"model={path}")
+        model_entry_name(node.abspath, f"model={path}")
     return [node]
 
 
@@ -89,21 +98,9 @@ def ui_entries(env, ui):
     """ui=DIR: every file under DIR as ui/<path>; ui=none: nothing."""
     if not ui or ui == "none":
         return [], []
-    root = env.Dir(ui).abspath
-    if not os.path.isdir(root):
-        raise SCons.Errors.UserError(f"ui={ui}: not a directory\n  fix: pass a directory of static files "
-                                     "(with index.html), or ui=none")
-    names, nodes = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for f in sorted(filenames):
-            path = os.path.join(dirpath, f)
-            names.append("ui/" + os.path.relpath(path, root).replace(os.sep, "/"))
-            nodes.append(env.File(path))
-    if "ui/index.html" not in names:
-        raise SCons.Errors.UserError(f"ui={ui}: no index.html at the top of the directory\n"
-                                     "  fix: point ui= at the directory that holds index.html")
-    return names, nodes
+    with reported():
+        files = list_ui_files(env.Dir(ui).abspath, f"ui={ui}")
+    return [name for name, _ in files], [env.File(path) for _, path in files]
 
 
 def package(env, program, model=None, user_args=None, ui=None, target="#build/llama-server-one", **overrides):
@@ -111,11 +108,6 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
     models = model_entry(env, model)
     names = [os.path.basename(m.abspath) for m in models]
     ui_names, ui_nodes = ui_entries(env, ui)
-    build_args = []
-    if names:
-        build_args += ["-m", f"/zip/{names[0]}"]
-    if ui_names:
-        build_args += ["--path", "/zip/ui"]
     args_sources = [env.File("#assets/default.args")]
     if user_args:
         if not os.path.isfile(env.File(user_args).abspath):
@@ -123,24 +115,28 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
         with reported():  # a malformed file fails now, before any compiling
             parse_args_text(_read(env.File(user_args)), f"args={user_args}")
         args_sources.append(env.File(user_args))
-    args_file = env.ArgsFile("$BUILD_ROOT/package/.args", args_sources, ARGS_FROM_BUILD=build_args,
-                             ARGS_USER_LABEL=f"args={user_args}")
+    args_file = env.ArgsFile("$BUILD_ROOT/package/.args", args_sources,
+                             ARGS_FROM_BUILD=build_args(names[0] if names else None, bool(ui_names)),
+                             ARGS_USER_LABEL=f"args={os.path.basename(user_args or '')}")
+    packer = env.PackerScript("$BUILD_ROOT/package/pack.py",
+                              [f"#site_scons/lsone/{m}" for m in PACKER_MODULES] + ["#site_scons/lsone/standalone.py"])
     # Plain content signatures (not content-timestamp): an args file rewritten within the same
     # second must still count as changed; that costs one hash of the model per run.
     pack_env = env.Clone(**overrides)
-    packaged = pack_env.ZipEmbed(target, [program[0], args_file[0]] + models + ui_nodes,
-                                 ZIP_NAMES=[".args"] + names + ui_names)
+    packaged = pack_env.ZipEmbed(target, [program[0], args_file[0], packer[0]] + models + ui_nodes,
+                                 ZIP_NAMES=[ARGS_ENTRY, PACKER_ENTRY] + names + ui_names)
     pack_env.NoCache(packaged)  # cheap to redo, and a model would bloat the CacheDir
     return packaged
 
 
 def generate(env):
-    env["BUILDERS"]["ArgsFile"] = Builder(action=Action(_write_args, "$ARGSCOMSTR", varlist=["ARGS_FROM_BUILD"]))
+    env["BUILDERS"]["ArgsFile"] = Builder(action=Action(_write_args, "$ARGSCOMSTR", varlist=["ARGS_FROM_BUILD", "ARGS_USER_LABEL"]))
+    env["BUILDERS"]["PackerScript"] = Builder(action=Action(_write_packer, "$PACKERCOMSTR"))
     env["BUILDERS"]["ZipEmbed"] = Builder(action=Action(_zip_embed, "$ZIPCOMSTR",
                                                         varlist=["ZIP_NAMES", "ZIP_EPOCH", "MANIFEST"]))
     env.AddMethod(package, "Package")
     env.AddMethod(lambda env, *a: manifest(*a), "PackageManifest")
-    env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", ZIP_EPOCH=315532800, MANIFEST={})
+    env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", PACKERCOMSTR="PACK $TARGET", ZIP_EPOCH=315532800, MANIFEST={})
 
 
 def exists(env):

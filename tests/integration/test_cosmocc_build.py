@@ -138,7 +138,7 @@ def test_link_makes_one_ape_and_zip_embed_follows(cosmo_build, standin, checkout
     assert data.startswith(linked) and data.startswith(b"MZqFpD='")
     with zipfile.ZipFile(packaged) as zf:
         names = zf.namelist()
-        assert names == [".args", "manifest.json", "tiny.gguf"]
+        assert names == [".args", "manifest.json", "pack.py", "tiny.gguf"]
         assert b"-m\n/zip/tiny.gguf\n" in zf.read(".args")
         manifest = json.loads(zf.read("manifest.json"))
         gguf = zf.getinfo("tiny.gguf")

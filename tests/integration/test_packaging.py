@@ -104,7 +104,8 @@ def test_no_arguments_serves_the_embedded_model(packaged):
         wait_health(proc, port)
         body = get_json(port, "/completion", {"prompt": "Hi", "n_predict": 4})
         assert body["tokens_predicted"] > 0
-        assert [m["id"] for m in get_json(port, "/v1/models")["data"]] == ["/zip/tiny-random-llama.gguf"]
+        # Clients name the model by its file name without the extension, not by its /zip/ path.
+        assert [m["id"] for m in get_json(port, "/v1/models")["data"]] == ["tiny-random-llama"]
         # The model is read in place: a shared read-only mapping of the executable at the entry's range.
         start_at, size = entry_data_offset(packaged, "tiny-random-llama.gguf")
         maps = [line.split() for line in open(f"/proc/{proc.pid}/maps") if line.rstrip().endswith(str(packaged))]
@@ -169,7 +170,7 @@ def test_without_mmap_still_loads_from_the_zip(packaged):
 def test_zip_is_listed_and_aligned(packaged):
     with zipfile.ZipFile(packaged) as zf:
         names = zf.namelist()
-        assert names == [".args", "manifest.json", "tiny-random-llama.gguf",
+        assert names == [".args", "manifest.json", "pack.py", "tiny-random-llama.gguf",
                          "ui/assets/app.js", "ui/assets/style.css", "ui/index.html"]
         manifest = json.loads(zf.read("manifest.json"))
         args = zf.read(".args").decode()
@@ -239,9 +240,39 @@ def test_unusable_gguf_entry_is_a_clear_error(tiny_model, tmp_path, compress, pr
     assert "/zip/model.gguf" in result.stdout and problem in result.stdout, result.stdout[-2000:]
 
 
-def test_version_output_shows_the_manifest(packaged):
-    proc = start(packaged, ["--version"])
-    assert proc.wait(timeout=30) == 0
-    out = (packaged.parent / "server.log").read_text()
-    assert "llama-server-one manifest (/zip/manifest.json):" in out
-    assert '"rev": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"' in out and "commit 0c1e570" in out
+def run_alone(exe, *args):
+    """Run exe without an adjacent args file, stdout and stderr apart."""
+    (exe.parent / "llama-server-one.args").unlink(missing_ok=True)
+    return subprocess.run([str(exe), *args], cwd=exe.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=30)
+
+
+def test_version_is_upstreams_lines_and_one_about_the_package(packaged):
+    result = run_alone(packaged, "--version")
+    assert result.returncode == 0 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("version: ") and "commit 0c1e570" in lines[0]
+    assert lines[1].startswith("built with ")
+    patches = [p for p in os.listdir(os.path.join(REPO, "patches")) if p.endswith(".patch")]
+    assert len(lines) == 3, lines  # at most one line more than upstream's
+    assert lines[2].startswith(f"llama-server-one: llama.cpp 0c1e57098bba + {len(patches)} patches, host ")
+    assert lines[2].endswith(", model tiny-random-llama.gguf; --manifest shows the rest")
+
+
+def test_manifest_flag_prints_the_manifest_as_json(packaged):
+    result = run_alone(packaged, "--manifest")
+    assert result.returncode == 0 and result.stderr == ""
+    manifest = json.loads(result.stdout)
+    with zipfile.ZipFile(packaged) as zf:
+        assert manifest == json.loads(zf.read("manifest.json"))
+    assert manifest["llama.cpp"]["rev"] == "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
+
+
+def test_own_alias_wins_over_the_model_name(packaged):
+    port = free_port()
+    proc = start(packaged, ["--alias", "my-name"], adjacent=f"--port {port}\n")
+    try:
+        wait_health(proc, port)
+        assert [m["id"] for m in get_json(port, "/v1/models")["data"]] == ["my-name"]
+    finally:
+        stop(proc)

@@ -1,3 +1,4 @@
+import hashlib
 import os
 import shutil
 import struct
@@ -7,7 +8,7 @@ import zipfile
 import pytest
 
 from lsone.errors import InputError
-from lsone.zipembed import GGUF_ALIGN, append_zip, check_gguf, normalize_name
+from lsone.zipembed import GGUF_ALIGN, append_zip, check_gguf, normalize_name, read_appended_zip
 
 
 def fake_gguf(path, size=1000):
@@ -52,6 +53,23 @@ def test_same_inputs_same_bytes(tmp_path):
     assert open(a, "rb").read() == open(b, "rb").read()
 
 
+def test_bytes_unchanged_since_the_fields_were_named(tmp_path):
+    """sha256 of this output from the writer before its header fields had names (bare format strings)."""
+    program, model, out = tmp_path / "prog", tmp_path / "g.gguf", str(tmp_path / "out")
+    program.write_bytes(b"\x7fELF" + bytes(range(256)) * 40)
+    model.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(range(256)) * 20)
+    append_zip(str(program), out, {".args": b"-c 256\n", "g.gguf": str(model), "ui/index.html": b"<html/>"},
+               epoch=1700000000)
+    digest = hashlib.sha256(open(out, "rb").read()).hexdigest()
+    assert digest == "3f9d6efe57ad9da013d472cf13df1914468e8f084c943eede10dbdac49414e0b"
+    listing = read_appended_zip(out)
+    assert listing.start == program.stat().st_size
+    with zipfile.ZipFile(out) as zf:
+        assert [(e["name"], e["size"], e["crc32"]) for e in listing.entries] == \
+            [(i.filename, i.file_size, i.CRC) for i in zf.infolist()]
+    assert listing.read("g.gguf") == model.read_bytes()
+
+
 def test_bad_names_and_duplicates(tmp_path):
     for bad in ("/etc/passwd", "../x", "a/../../b", ""):
         with pytest.raises(InputError):
@@ -86,4 +104,6 @@ def test_zip64_when_offsets_pass_4gib(tmp_path):
     append_zip(str(big), out, {"late.txt": b"after four gigabytes"})
     with zipfile.ZipFile(out) as zf:
         assert zf.read("late.txt") == b"after four gigabytes"
+    listing = read_appended_zip(out)  # zip64 end records and the offset in the zip64 extra field
+    assert listing.start == 0x1_0000_0100 and listing.read("late.txt") == b"after four gigabytes"
     os.remove(out)

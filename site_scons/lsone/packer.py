@@ -1,0 +1,207 @@
+"""What goes into a llama-server-one's zip, for the build (ZipEmbed) and for pack.py alike.
+
+pack.py puts your own model, args file or web UI into a llama-server-one you
+downloaded, without a checkout, SCons or a compiler (Python 3 only):
+
+    unzip -p llama-server-one pack.py > pack.py
+    python3 pack.py llama-server-one --model m.gguf --args my.args --ui dir/ -o my-server
+
+It keeps the executable part byte for byte and replaces the zip. What you leave out
+is kept from the input; --no-model, --no-args and --no-ui drop it instead. Given the
+same inputs it writes exactly the bytes the build writes. pack.py is this module and
+the modules it uses (errors, argsfile, zipembed) joined into one file by
+lsone/standalone.py, so there is one implementation: keep these stdlib-only.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import zlib
+
+from .argsfile import compose_embedded_args, parse_args_text, split_embedded_args
+from .errors import InputError
+from .zipembed import FileRange, append_zip, check_gguf, dos_to_epoch, read_appended_zip
+
+DESCRIPTION = """\
+Put your own model, args file or web UI into a llama-server-one: the executable part is kept
+byte for byte and the zip is replaced. What you leave out is kept from IN; --no-model, --no-args
+and --no-ui drop it. A packaged release carries this script: unzip -p llama-server-one pack.py"""
+ARGS_ENTRY, MANIFEST_ENTRY, PACKER_ENTRY, UI_DIR = ".args", "manifest.json", "pack.py", "ui"
+EXECUTABLE_MAGICS = (b"\x7fELF", b"MZ")  # ELF, or PE / APE (an APE starts with "MZqFpD")
+
+
+def model_entry_name(path, label):
+    """A model's entry name is its file name; it must end in .gguf, which is what gets aligned."""
+    name = os.path.basename(path)
+    if not name.lower().endswith(".gguf"):
+        raise InputError(label, "the model's file name must end in .gguf", found=name,
+                         fix="rename the file to NAME.gguf (the name becomes /zip/NAME.gguf)")
+    return name
+
+
+def build_args(model_name, has_ui):
+    """The arguments the packager knows: where the model and the UI are inside the zip."""
+    return (["-m", f"/zip/{model_name}"] if model_name else []) + (["--path", f"/zip/{UI_DIR}"] if has_ui else [])
+
+
+def list_ui_files(root, label):
+    """[(entry name, path)] for every file under root, sorted; root must hold index.html."""
+    if not os.path.isdir(root):
+        raise InputError(label, "not a directory", fix="pass a directory of static files (with index.html)")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            files.append((f"{UI_DIR}/" + os.path.relpath(path, root).replace(os.sep, "/"), path))
+    if f"{UI_DIR}/index.html" not in [name for name, _ in files]:
+        raise InputError(label, "no index.html at the top of the directory",
+                         fix="point it at the directory that holds index.html")
+    return files
+
+
+def package_summary(manifest):
+    """One line for --version: the package's llama.cpp, toolchain and embedded model."""
+    tool = manifest.get("toolchain", {})
+    compiler = tool.get("version") or tool.get("cc", {}).get("version", "")
+    models = sorted(n for n in manifest.get("entries", {}) if n.lower().endswith(".gguf") and "/" not in n)
+    rev = manifest.get("llama.cpp", {}).get("rev", "unknown")[:12]
+    return (f"llama-server-one: llama.cpp {rev} + {len(manifest.get('patches', {}))} patches, "
+            f"{tool.get('kind', 'unknown')} {compiler}".rstrip() +
+            f", model {models[0] if models else 'none'}; --manifest shows the rest")
+
+
+def compose_manifest(base, executable_sha256, entry_sha256s):
+    """manifest.json: the build's provenance, the executable's and each entry's sha256, a summary."""
+    manifest = dict(base, executable={"sha256": "sha256-" + executable_sha256, "note": "before the zip was appended"},
+                    entries={name: "sha256-" + digest for name, digest in entry_sha256s.items()})
+    manifest["summary"] = package_summary(manifest)
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _hash_source(source):
+    """(sha256 hex, crc32) of bytes, a file or a FileRange, in one pass."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest(), zlib.crc32(source)
+    path, offset, size = source if isinstance(source, FileRange) else (source, 0, os.path.getsize(source))
+    digest, crc = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while size > 0:
+            chunk = f.read(min(1 << 20, size))
+            if not chunk:
+                raise InputError(path, "is shorter than expected while being read")
+            digest.update(chunk)
+            crc = zlib.crc32(chunk, crc)
+            size -= len(chunk)
+    return digest.hexdigest(), crc
+
+
+def _read_text(path, label):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(label, "cannot be read as UTF-8 text", found=str(e), fix="pass an args file") from e
+
+
+class Package:
+    """An existing llama-server-one: its executable part and the zip entries to keep or replace."""
+
+    def __init__(self, path):
+        label = f"{path} (the llama-server-one to repack)"
+        zip_listing = read_appended_zip(path, label)
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if not magic.startswith(EXECUTABLE_MAGICS):
+            raise InputError(label, "is not an executable", expected="an ELF or an APE (starting with MZ)",
+                             found=repr(magic))
+        for required in (ARGS_ENTRY, MANIFEST_ENTRY):
+            if not zip_listing.find(required):
+                raise InputError(label, f"its zip has no {required}, so it is not a llama-server-one package",
+                                 found=", ".join(e["name"] for e in zip_listing.entries[:8]) or "an empty zip",
+                                 fix="pass a llama-server-one built by scons or written by pack.py")
+        for entry in zip_listing.entries:
+            if entry["method"] != 0:
+                raise InputError(label, f"zip entry {entry['name']!r} is compressed",
+                                 expected="STORED entries, as llama-server-one writes them")
+        self.label, self.zip = label, zip_listing
+        self.executable = FileRange(path, 0, zip_listing.start)
+        first = zip_listing.entries[0]
+        self.epoch = dos_to_epoch(first["mod_time"], first["mod_date"])  # keep the input's timestamps
+        self.manifest = json.loads(zip_listing.read(MANIFEST_ENTRY))
+        self.args = split_embedded_args(zip_listing.read(ARGS_ENTRY).decode("utf-8"), f"{path}: /zip/.args")
+
+    def entries(self, predicate):
+        return {e["name"]: FileRange(self.zip.path, e["data_offset"], e["size"])
+                for e in self.zip.entries if predicate(e["name"])}
+
+
+def _is_model(name):
+    return "/" not in name and name.lower().endswith(".gguf")
+
+
+def _is_ui(name):
+    return name.startswith(UI_DIR + "/")
+
+
+def repack(input_path, output, packer_source, model=None, args=None, ui=None, keep=("model", "args", "ui")):
+    """Write output: input's executable part, then a zip of the chosen model, args and UI.
+
+    A part given as a path replaces the input's; a part not given is kept from the input
+    when it is named in keep, and dropped otherwise.
+    """
+    package = Package(input_path)
+    defaults_text, defaults_origin, user_text, user_origin = package.args
+    entries = {}
+    if model:
+        check_gguf(model, label=f"--model {model}")
+        entries[model_entry_name(model, f"--model {model}")] = model
+    elif "model" in keep:
+        entries.update(package.entries(_is_model))
+    if ui:
+        entries.update(list_ui_files(ui, f"--ui {ui}"))
+    elif "ui" in keep:
+        entries.update(package.entries(_is_ui))
+    if args:
+        user_text, user_origin = _read_text(args, f"--args {args}"), f"args={os.path.basename(args)}"
+        parse_args_text(user_text, f"--args {args}")
+    elif "args" not in keep:
+        user_text = user_origin = None
+    model_names = [n for n in entries if _is_model(n)]
+    args_text = compose_embedded_args(defaults_text, build_args(model_names[0] if model_names else None,
+                                                                any(_is_ui(n) for n in entries)),
+                                      user_text, defaults_origin=defaults_origin,
+                                      user_origin=user_origin or "args=FILE")
+    entries[ARGS_ENTRY] = args_text.encode("utf-8")
+    entries[PACKER_ENTRY] = packer_source
+    hashes = {name: _hash_source(source) for name, source in entries.items()}
+    entries[MANIFEST_ENTRY] = compose_manifest(package.manifest, _hash_source(package.executable)[0],
+                                               {name: h[0] for name, h in hashes.items()})
+    if os.path.abspath(output) == os.path.abspath(input_path):
+        raise InputError(f"-o {output}", "is the input itself", fix="write to a new file, then rename it")
+    return append_zip(package.executable, output, entries, epoch=package.epoch,
+                      known_crcs={name: h[1] for name, h in hashes.items()})
+
+
+def main(argv, packer_source):
+    parser = argparse.ArgumentParser(prog="pack.py", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", metavar="IN", help="a llama-server-one executable (ELF or APE)")
+    parser.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
+    parser.add_argument("--model", metavar="FILE.gguf", help="embed this model as /zip/FILE.gguf")
+    parser.add_argument("--args", metavar="FILE", help="your args file (cosmo_args syntax), after the defaults")
+    parser.add_argument("--ui", metavar="DIR", help="a web UI directory with index.html, served at /")
+    for part in ("model", "args", "ui"):
+        parser.add_argument(f"--no-{part}", action="store_true", help=f"drop the input's {part}")
+    opts = parser.parse_args(argv)
+    keep = [p for p in ("model", "args", "ui") if not getattr(opts, f"no_{p}")]
+    try:
+        repack(opts.input, opts.output, packer_source, model=opts.model, args=opts.args, ui=opts.ui, keep=keep)
+    except (InputError, OSError) as e:
+        print(f"pack.py: {e}", file=sys.stderr)
+        return 2
+    print(f"pack.py: wrote {opts.output}")
+    return 0

@@ -31,8 +31,6 @@ void print_summary() {  // runs at exit, after upstream's --version lines (also 
     }
 }
 
-}  // namespace
-
 void default_alias(const std::vector<std::string> & args) {
     std::string model;
     for (size_t i = 0; i < args.size(); i++) {

@@ -17,12 +17,14 @@ import argparse
 import hashlib
 import json
 import os
+import struct
 import sys
 import zlib
 
 from .argsfile import compose_embedded_args, parse_args_text, split_embedded_args
 from .errors import InputError
-from .zipembed import FileRange, append_zip, check_gguf, dos_to_epoch, read_appended_zip
+from .zipembed import (FileRange, append_zip, check_gguf, dos_to_epoch, image_bytes, image_size_records,
+                       read_appended_zip)
 
 DESCRIPTION = """\
 Put your own model, args file or web UI into a llama-server-one: the executable part is kept
@@ -129,6 +131,16 @@ class Package:
                                  expected="STORED entries, as llama-server-one writes them")
         self.label, self.zip = label, zip_listing
         self.executable = FileRange(path, 0, zip_listing.start)
+        image = bytearray(image_bytes(self.executable))
+        for at in image_size_records(image):  # the packager wrote the image's size there
+            recorded = struct.unpack_from("<Q", image, at)[0]
+            if recorded != len(image):
+                raise InputError(label, "its zip does not start where its executable ends",
+                                 expected=f"the zip at byte {recorded} (the image size recorded when it was "
+                                          "packaged)", found=f"the zip at byte {len(image)}",
+                                 fix="download or build it again")
+            image[at:at + 8] = bytes(8)
+        self.executable_sha256 = hashlib.sha256(image).hexdigest()  # as linked, before packaging
         first = zip_listing.entries[0]
         self.epoch = dos_to_epoch(first["mod_time"], first["mod_date"])  # keep the input's timestamps
         self.manifest = json.loads(zip_listing.read(MANIFEST_ENTRY))
@@ -178,7 +190,7 @@ def repack(input_path, output, packer_source, model=None, args=None, ui=None, ke
     entries[ARGS_ENTRY] = args_text.encode("utf-8")
     entries[PACKER_ENTRY] = packer_source
     hashes = {name: _hash_source(source) for name, source in entries.items()}
-    entries[MANIFEST_ENTRY] = compose_manifest(package.manifest, _hash_source(package.executable)[0],
+    entries[MANIFEST_ENTRY] = compose_manifest(package.manifest, package.executable_sha256,
                                                {name: h[0] for name, h in hashes.items()})
     if os.path.abspath(output) == os.path.abspath(input_path):
         raise InputError(f"-o {output}", "is the input itself", fix="write to a new file, then rename it")

@@ -254,7 +254,7 @@ def _end_records(count, cd_start, cd_end):
         directory_size=0xFFFFFFFF, directory_offset=0xFFFFFFFF, comment_length=0)
 
 
-def _image_bytes(executable):
+def image_bytes(executable):
     """The bytes of an executable given as a path or a FileRange."""
     with open(executable.path if isinstance(executable, FileRange) else executable, "rb") as f:
         if isinstance(executable, FileRange):
@@ -263,23 +263,29 @@ def _image_bytes(executable):
         return f.read()
 
 
+def image_size_records(image):
+    """Offsets of the 8-byte size fields of the image-size records in an executable's bytes."""
+    offsets, at = [], image.find(IMAGE_SIZE_RECORD)
+    while at >= 0:
+        offsets.append(at + len(IMAGE_SIZE_RECORD))
+        at = image.find(IMAGE_SIZE_RECORD, at + 1)
+    return offsets
+
+
 def record_image_size(out, executable):
     """Write the executable's size into each of its image-size records, in out's copy of it.
 
     The runtime reads it back to catch a cut-off file even where no header says where the
     image ends (an APE). A fat APE holds one record per architecture. Returns how many were written.
     """
-    image = _image_bytes(executable)
-    size = len(image)
+    image = image_bytes(executable)
     end = out.tell()
-    found, at = 0, image.find(IMAGE_SIZE_RECORD)
-    while at >= 0:
-        out.seek(at + len(IMAGE_SIZE_RECORD))
-        out.write(struct.pack("<Q", size))
-        found += 1
-        at = image.find(IMAGE_SIZE_RECORD, at + 1)
+    offsets = image_size_records(image)
+    for at in offsets:
+        out.seek(at)
+        out.write(struct.pack("<Q", len(image)))
     out.seek(end)
-    return found
+    return len(offsets)
 
 
 def append_zip(executable, output, entries, epoch=DEFAULT_EPOCH, known_crcs=None):

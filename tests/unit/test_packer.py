@@ -14,7 +14,7 @@ from conftest import REPO
 from lsone.argsfile import compose_embedded_args, split_embedded_args
 from lsone.packer import ARGS_ENTRY, PACKER_ENTRY, build_args, compose_manifest
 from lsone.standalone import bundle, packer_module_paths
-from lsone.zipembed import append_zip, read_appended_zip
+from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip, read_appended_zip
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from pe_shaped import pe_image  # noqa: E402
@@ -61,8 +61,8 @@ def like_zip_embed(exe, out, pack_py, model=None, user_args=None, ui=None, epoch
 
 @pytest.fixture
 def plain(tmp_path, pack_py):
-    exe = tmp_path / "prog"
-    exe.write_bytes(b"\x7fELF" + os.urandom(20000))
+    exe = tmp_path / "prog"  # with an image-size record, as runtime/lsone_zip.cpp links one in
+    exe.write_bytes(b"\x7fELF" + os.urandom(10000) + IMAGE_SIZE_RECORD + bytes(8) + os.urandom(10000))
     out = tmp_path / "llama-server-one"
     like_zip_embed(exe, out, pack_py, epoch=1700000000)
     return out
@@ -137,6 +137,17 @@ def test_bad_input_executables(tmp_path, pack_py, plain, make, message):
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert str(bad) in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_image_size_record_must_match_where_the_zip_starts(tmp_path, pack_py, plain):
+    data = plain.read_bytes()
+    at = data.find(IMAGE_SIZE_RECORD) + len(IMAGE_SIZE_RECORD)
+    assert struct.unpack_from("<Q", data, at)[0] == (tmp_path / "prog").stat().st_size  # the writer filled it in
+    bad = tmp_path / "bad"
+    bad.write_bytes(data[:at] + struct.pack("<Q", 12345) + data[at + 8:])
+    result = run_pack(pack_py, bad, "-o", "out", cwd=tmp_path)
+    assert result.returncode == 2 and "its zip does not start where its executable ends" in result.stderr
+    assert "the zip at byte 12345" in result.stderr
 
 
 def test_bad_model_and_args_are_refused(tmp_path, pack_py, plain):

@@ -18,7 +18,8 @@ def pytest_configure(config):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves self.server.routes: path -> bytes, an HTTP status, ('drop', bytes, cut), ('slow', bytes, delay)
-    or ('typed', content_type, bytes)."""
+    or ('typed', content_type, bytes) or ('stall', bytes, cut): the first cut bytes, then nothing for a
+    minute (a download to kill midway)."""
 
     def log_message(self, *args):
         pass
@@ -33,6 +34,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             _, body, delay = route
             time.sleep(delay)
             route = body
+        if isinstance(route, tuple) and route[0] == "stall":
+            _, body, cut = route
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            time.sleep(60)
+            return
         if isinstance(route, tuple) and route[0] == "drop":
             _, body, cut = route
             first = not any(p == self.path for p, _ in self.server.requests[:-1])

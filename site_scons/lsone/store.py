@@ -123,6 +123,7 @@ class Store:
                              expected=expected_sha256, found=actual,
                              fix="the mirror served different bytes; try another mirror or re-check the pin")
         holder = staged_file + ".entry"
+        shutil.rmtree(holder, ignore_errors=True)  # left by a build killed here: never an entry, just in the way
         os.makedirs(holder)
         os.rename(staged_file, os.path.join(holder, name))
         meta = {"name": name, "kind": "file", "hash": expected_sha256}

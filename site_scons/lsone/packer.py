@@ -129,6 +129,10 @@ class Package:
             if entry["method"] != 0:
                 raise InputError(label, f"zip entry {entry['name']!r} is compressed",
                                  expected="STORED entries, as llama-server-one writes them")
+        unknown = [e["name"] for e in zip_listing.entries if not _is_ours(e["name"])]
+        if unknown:  # dropping them silently would lose data
+            raise InputError(label, "its zip holds entries this pack.py does not know", found=", ".join(unknown[:8]),
+                             fix=f"use the pack.py that came with it: unzip -p {path} pack.py > pack.py")
         self.label, self.zip = label, zip_listing
         self.executable = FileRange(path, 0, zip_listing.start)
         image = bytearray(image_bytes(self.executable))
@@ -143,8 +147,12 @@ class Package:
         self.executable_sha256 = hashlib.sha256(image).hexdigest()  # as linked, before packaging
         first = zip_listing.entries[0]
         self.epoch = dos_to_epoch(first["mod_time"], first["mod_date"])  # keep the input's timestamps
-        self.manifest = json.loads(zip_listing.read(MANIFEST_ENTRY))
-        self.args = split_embedded_args(zip_listing.read(ARGS_ENTRY).decode("utf-8"), f"{path}: /zip/.args")
+        try:
+            self.manifest = json.loads(zip_listing.read(MANIFEST_ENTRY))
+            self.args = split_embedded_args(zip_listing.read(ARGS_ENTRY).decode("utf-8"), f"{path}: /zip/.args")
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError included
+            raise InputError(label, "its manifest.json or .args is damaged", found=str(e),
+                             fix="download or build it again") from e
 
     def entries(self, predicate):
         return {e["name"]: FileRange(self.zip.path, e["data_offset"], e["size"])
@@ -159,12 +167,18 @@ def _is_ui(name):
     return name.startswith(UI_DIR + "/")
 
 
+def _is_ours(name):
+    return name in (ARGS_ENTRY, MANIFEST_ENTRY, PACKER_ENTRY) or _is_model(name) or _is_ui(name)
+
+
 def repack(input_path, output, packer_source, model=None, args=None, ui=None, keep=("model", "args", "ui")):
     """Write output: input's executable part, then a zip of the chosen model, args and UI.
 
     A part given as a path replaces the input's; a part not given is kept from the input
     when it is named in keep, and dropped otherwise.
     """
+    if os.path.abspath(output) == os.path.abspath(input_path):
+        raise InputError(f"-o {output}", "is the input itself", fix="write to a new file, then rename it")
     package = Package(input_path)
     defaults_text, defaults_origin, user_text, user_origin = package.args
     entries = {}
@@ -192,8 +206,6 @@ def repack(input_path, output, packer_source, model=None, args=None, ui=None, ke
     hashes = {name: _hash_source(source) for name, source in entries.items()}
     entries[MANIFEST_ENTRY] = compose_manifest(package.manifest, package.executable_sha256,
                                                {name: h[0] for name, h in hashes.items()})
-    if os.path.abspath(output) == os.path.abspath(input_path):
-        raise InputError(f"-o {output}", "is the input itself", fix="write to a new file, then rename it")
     return append_zip(package.executable, output, entries, epoch=package.epoch,
                       known_crcs={name: h[1] for name, h in hashes.items()})
 

@@ -118,6 +118,14 @@ def test_ape_shaped_input_keeps_its_executable_part(tmp_path, pack_py):
     assert read_appended_zip(str(tmp_path / "out")).start == len(exe.read_bytes())
 
 
+def extra_entry(path, plain):
+    """A package whose zip holds an entry pack.py doesn't write."""
+    listing = read_appended_zip(str(plain))
+    exe = path.parent / "exe-part"
+    exe.write_bytes(plain.read_bytes()[:listing.start])
+    append_zip(str(exe), str(path), {e["name"]: listing.read(e["name"]) for e in listing.entries} | {"notes.txt": b"x"})
+
+
 def foreign_zip(path):
     path.write_bytes(b"\x7fELF" + b"\0" * 100)
     with zipfile.ZipFile(path, "a") as zf:
@@ -128,6 +136,7 @@ def foreign_zip(path):
     (lambda p, plain: p.write_bytes(b"#!/bin/sh\necho hi\n"), "has no zip at its end"),
     (lambda p, plain: p.write_bytes(plain.read_bytes()[:-100]), "has no zip at its end"),
     (lambda p, plain: foreign_zip(p), "its zip has no .args, so it is not a llama-server-one package"),
+    (extra_entry, "its zip holds entries this pack.py does not know"),
     (lambda p, plain: p.write_bytes(b"text" + plain.read_bytes()[4:]), "is not an executable"),
 ])
 def test_bad_input_executables(tmp_path, pack_py, plain, make, message):

@@ -30,3 +30,13 @@ def certificate_table(path):
     with open(path, "rb") as f:
         head = f.read(64 + 24 + 112 + 8 * DATA_DIRECTORIES)
     return struct.unpack_from("<II", head, 64 + 24 + 112 + 4 * 8)
+
+
+def with_certificate_table(data, table):
+    """data with table appended as signing does: padded to 8 bytes, named by the security directory.
+
+    Only the layout, not a real signature (that needs osslsigncode: see test_signing.py).
+    """
+    padded = bytearray(data + b"\0" * (-len(data) % 8))
+    struct.pack_into("<II", padded, 64 + 24 + 112 + 4 * 8, len(padded), len(table))
+    return bytes(padded) + table

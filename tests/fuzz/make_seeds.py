@@ -14,6 +14,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "site_scons"))
 
 from lsone.zipembed import append_zip  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, ".."))
+from pe_shaped import pe_image, with_certificate_table  # noqa: E402
+
 ENTRIES = {".args": b"--port 8080\n-m /zip/m.gguf\n", "ui/index.html": b"<html></html>\n", "manifest.json": b"{}\n"}
 
 
@@ -76,6 +79,7 @@ def zip_seeds():
         "zip64": zip64_archive(),
         "elf-zip64": zip64_archive(elf_image()),
         "ape-zip64": zip64_archive(ape_image()),
+        "pe-zip-signed": with_certificate_table(appended(pe_image()), b"\x30\x82" + b"\x5a" * 64),
     }
 
 

@@ -17,7 +17,7 @@ from lsone.standalone import bundle, packer_module_paths
 from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip, read_appended_zip
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from pe_shaped import pe_image  # noqa: E402
+from pe_shaped import pe_image, with_certificate_table  # noqa: E402
 
 DEFAULTS = open(os.path.join(REPO, "assets", "default.args")).read()
 BASE_MANIFEST = {"llama.cpp": {"rev": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"}, "patches": {"0001.patch": "x"},
@@ -181,8 +181,7 @@ def test_signed_input_is_refused_with_the_order_to_follow(tmp_path, pack_py):
     exe.write_bytes(pe_image())
     package = tmp_path / "pkg.exe"
     like_zip_embed(exe, package, pack_py)
-    with open(package, "ab") as f:  # what signing appends: padding and a certificate table
-        f.write(b"\0" * 7 + b"\x30\x82" + os.urandom(1500))
+    package.write_bytes(with_certificate_table(package.read_bytes(), b"\x30\x82" + os.urandom(1500)))
     result = run_pack(pack_py, package, "-o", "out", cwd=tmp_path)
     assert result.returncode == 2 and "repack the unsigned file and sign afterwards" in result.stderr
 

@@ -9,6 +9,7 @@ The objects are compiled by clang with the sanitizers into build/fuzz/obj/, apar
 release objects, and depend on the identity of that clang.
 """
 
+import base64
 import json
 import os
 import re
@@ -75,6 +76,10 @@ def _failure(name, log_path, what):
     report = [x for x in lines if "ERROR:" in x or "runtime error:" in x or "broken promise" in x
               or re.match(r"\s+#\d+ ", x) or "Test unit written to" in x or x.startswith("Running:")]
     print(f"fuzz {name}: {what}; the full log is {log_path}\n" + "\n".join(report[:40]))
+    for path in sorted(set(re.findall(r"Test unit written to (\S+)", "\n".join(report)))):
+        if os.path.getsize(path) <= 16384:  # the input itself, so a CI log alone is enough to reproduce it
+            with open(path, "rb") as f:
+                print(f"fuzz {name}: the input, base64: {base64.b64encode(f.read()).decode()}")
     return 1
 
 

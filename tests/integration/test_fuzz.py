@@ -1,6 +1,7 @@
 """The fuzz targets (runtime/fuzz/, built by site_tools/fuzzing.py): every seed and every kept crash
 passes, and a short fuzzing run of each target finds nothing."""
 
+import json
 import os
 import re
 import subprocess
@@ -34,3 +35,13 @@ def test_fuzz_programs_have_the_sanitizers_and_the_release_build_does_not(server
         assert "__asan_report_load" in found and "__ubsan_handle_" in found and "LLVMFuzzerTestOneInput" in found
     release = symbols(os.path.join(REPO, "build", "bin", "llama-server"))
     assert "lsone::read_zip" in release and "__asan" not in release and "__ubsan" not in release
+
+
+def test_a_short_fuzzing_run_of_each_target_finds_nothing():
+    """CI's smoke run: about 25 s per target from the seeds (`scons fuzz fuzz_time=600` for a real run)."""
+    result = run_scons("fuzz", "fuzz_time=25", check=False)
+    stats = {m["target"]: m for m in map(json.loads, re.findall(r"^fuzz \w+: (\{.*\})$", result.stdout, re.MULTILINE))}
+    print("\n" + "\n".join(json.dumps(s) for s in stats.values()))
+    assert result.returncode == 0, result.stdout[-6000:]
+    for target in ("zip", "args"):
+        assert stats[target]["exit"] == 0 and stats[target]["executions"] > 1000, stats

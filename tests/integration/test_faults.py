@@ -21,7 +21,6 @@ import pytest
 from conftest import REPO
 from integration.conftest import scons_args
 from integration.test_reproducible import clone_to
-from lsone.store import default_store_root
 
 KILL_AT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kill_at.py")
 
@@ -33,7 +32,8 @@ def sha256(path):
 
 def private_store(root):
     """A store of our own, with the shared store's entries (llama.cpp, the UI) linked in read-only."""
-    shared = os.environ.get("LSONE_STORE") or default_store_root()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    shared = os.environ.get("LSONE_STORE") or os.path.join(cache, "llama-server-one", "store")  # README's default
     os.makedirs(root)
     for name in os.listdir(shared):
         if not name.startswith("."):

@@ -70,7 +70,8 @@ class Checkout:
         base = [sys.executable]
         if kill_steps is not None or log:
             base += [KILL_AT] + (["--log", log, "--watch", self.store] if log else []) + list(kill_steps or []) + ["--"]
-        return base + ["-m", "SCons", *scons_args(), f"store={self.store}", "toolchain=host", "ui=none",
+        shared = [a for a in scons_args() if not a.startswith("store=")]  # the CacheDir, not the store
+        return base + ["-m", "SCons", *shared, f"store={self.store}", "toolchain=host", "ui=none",
                        f"model={self.model_name}", *args]
 
     def scons(self, *args, kill_steps=None, log=None, timeout=1800):

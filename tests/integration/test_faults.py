@@ -176,6 +176,11 @@ def test_kill_in_the_middle_of_packaging(checkout, http_server, tmp_path):
     half_written = os.path.getsize(co.exe + ".tmp")
     if os.path.exists(co.exe):  # whatever is there is a whole package, never a half-written one
         assert co.packaged() == before
+    # Back to the old inputs: nothing the killed build wrote for the new ones may leak in
+    # (SCons had no chance to record it: its signatures still describe the build before).
+    out = assert_next_build_uses_the_verified_model(co).stdout
+    assert "the last build here was killed" in out
+    assert co.packaged() == before
     assert_next_build_uses_the_verified_model(co, f"args={extra}")
     assert half_written < os.path.getsize(co.exe)  # the kill did come in the middle
     after = co.packaged()

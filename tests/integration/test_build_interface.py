@@ -19,7 +19,7 @@ def test_unknown_variable_lists_known_ones():
     result = run_scons("toolchian=host", check=False)
     assert result.returncode != 0
     assert "unknown variable(s): toolchian" in result.stdout
-    assert ("known variables: args, cache_dir, cache_limit, cc, cosmocc, cpu, cxx, license, llama_cpp, model, "
+    assert ("known variables: args, cache_dir, cache_limit, cc, cosmocc, cpu, cxx, fuzz_time, github_api, license, llama_cpp, model, "
             "offline, store, toolchain, ui, url, verbose") in result.stdout
 
 

@@ -6,7 +6,6 @@ What is checked is what a later build sees: store entries, the packaged zip, exi
 """
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -53,26 +52,33 @@ def reset_store(root):
 
 
 class Checkout:
-    """A copy of the committed files with models.lock pinning one model at a 127.0.0.1 URL."""
+    """A copy of the committed files whose models.lock pins one model at a 127.0.0.1 URL."""
 
     def __init__(self, path, store, model_name, model_bytes):
         self.path, self.store, self.model_name = clone_to(str(path)), store, model_name
         self.model_bytes = model_bytes
         self.exe = os.path.join(self.path, "build", "llama-server-one")
 
-    def pin(self, url):
-        entry = {"sha256": "sha256-" + hashlib.sha256(self.model_bytes).hexdigest(), "size": len(self.model_bytes),
-                 "license": "test", "mirrors": [{"type": "url", "url": f"{url}/{self.model_name}"}]}
-        with open(os.path.join(self.path, "models.lock"), "w") as f:
-            json.dump({"version": 1, "models": {self.model_name: entry}}, f)
+    def pin(self, http_server):
+        """models.lock names the model at the server's URL, written the user's way (`scons add-model`);
+        then the store forgets the model again, so the next build has to fetch it."""
+        route = f"/{self.model_name}"
+        serving = http_server.routes.get(route)
+        http_server.routes[route] = self.model_bytes
+        os.remove(os.path.join(self.path, "models.lock"))
+        result = subprocess.run(self.command("add-model", f"url={http_server.url}{route}", "license=test", model=False),
+                                cwd=self.path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert result.returncode == 0, result.stdout[-3000:]
+        http_server.routes[route] = serving if serving is not None else self.model_bytes
+        reset_store(self.store)
 
-    def command(self, *args, kill_steps=None, log=None):
+    def command(self, *args, kill_steps=None, log=None, model=True):
         base = [sys.executable]
         if kill_steps is not None or log:
             base += [KILL_AT] + (["--log", log, "--watch", self.store] if log else []) + list(kill_steps or []) + ["--"]
         shared = [a for a in scons_args() if not a.startswith("store=")]  # the CacheDir, not the store
         return base + ["-m", "SCons", *shared, f"store={self.store}", "toolchain=host", "ui=none",
-                       f"model={self.model_name}", *args]
+                       *([f"model={self.model_name}"] if model else []), *args]
 
     def scons(self, *args, kill_steps=None, log=None, timeout=1800):
         return subprocess.run(self.command(*args, kill_steps=kill_steps, log=log), cwd=self.path, text=True,
@@ -115,8 +121,7 @@ def assert_next_build_uses_the_verified_model(co, *args):
 
 def test_kill_at_every_step_of_a_model_download_and_store_insert(checkout, http_server, tmp_path):
     co = checkout
-    http_server.routes[f"/{co.model_name}"] = co.model_bytes
-    co.pin(http_server.url)
+    co.pin(http_server)
     # A full build that records each change the fetch makes in the store.
     log = str(tmp_path / "store-steps.log")
     first = co.scons(log=log, kill_steps=[])
@@ -136,10 +141,9 @@ def test_kill_at_every_step_of_a_model_download_and_store_insert(checkout, http_
 
 def test_kill_in_the_middle_of_a_download_then_resume(checkout, http_server, tmp_path):
     co = checkout
-    reset_store(co.store)
+    co.pin(http_server)
     cut = len(co.model_bytes) // 2
     http_server.routes[f"/{co.model_name}"] = ("stall", co.model_bytes, cut)
-    co.pin(http_server.url)
     output = open(tmp_path / "scons.log", "w+")
     proc = subprocess.Popen(co.command("build/package/.args"), cwd=co.path, stdout=output, stderr=subprocess.STDOUT)
     part = None
@@ -164,8 +168,7 @@ def test_kill_in_the_middle_of_a_download_then_resume(checkout, http_server, tmp
 
 def test_kill_in_the_middle_of_packaging(checkout, http_server, tmp_path):
     co = checkout
-    http_server.routes[f"/{co.model_name}"] = co.model_bytes
-    co.pin(http_server.url)
+    co.pin(http_server)
     assert_next_build_uses_the_verified_model(co)
     before = co.packaged()
     extra = tmp_path / "extra.args"
@@ -204,9 +207,10 @@ def test_two_checkouts_build_at_once_on_one_store_and_one_cache_dir(server_binar
         with open(os.path.join(co.path, "assets", "default.args"), "a") as f:
             f.write(extra_default)
         checkouts.append(co)
-    http_server.routes["/tiny-shared.gguf"] = ("slow", model, 2)
     for co in checkouts:
-        co.pin(http_server.url)
+        co.pin(http_server)
+    http_server.routes["/tiny-shared.gguf"] = ("slow", model, 2)
+    pinned = len(http_server.requests)
     logs = [open(tmp_path / f"{i}.log", "w+") for i in range(2)]
     procs = [subprocess.Popen(co.command(), cwd=co.path, stdout=log, stderr=subprocess.STDOUT)
              for co, log in zip(checkouts, logs)]
@@ -220,4 +224,4 @@ def test_two_checkouts_build_at_once_on_one_store_and_one_cache_dir(server_binar
         assert files["tiny-shared.gguf"] == model
     assert b"--threads-http 3" in checkouts[1].packaged()[".args"]
     assert b"--threads-http" not in checkouts[0].packaged()[".args"]
-    assert len([p for p, _ in http_server.requests if p == "/tiny-shared.gguf"]) == 1  # one fetch, shared
+    assert len([p for p, _ in http_server.requests[pinned:] if p == "/tiny-shared.gguf"]) == 1  # one fetch, shared

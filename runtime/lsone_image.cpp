@@ -60,7 +60,14 @@ uint64_t find_image_size_record(int fd, uint64_t file_size) {
         }
         if (const void * hit = memmem(buf.data(), n, magic, RECORD_MAGIC_LEN)) {
             const size_t pos = (size_t) ((const unsigned char *) hit - buf.data());
-            return pos + 32 <= n ? u64(&buf[pos + RECORD_MAGIC_LEN]) : 0;
+            if (pos + 32 <= n) {
+                return u64(&buf[pos + RECORD_MAGIC_LEN]);
+            }
+            if (at + n >= file_size) {
+                return 0;  // the file ends inside the record
+            }
+            // The magic lies in the overlap and its value past this window: the next window,
+            // which starts before it, holds the whole record.
         }
     }
     return 0;

@@ -14,7 +14,7 @@ from conftest import REPO
 from integration.conftest import run_scons
 from lsone.argsfile import PLACEHOLDER, parse_args_text
 from lsone.errors import InputError
-from lsone.zipembed import append_zip
+from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip
 
 DRIVERS = os.path.join(REPO, "build", "tests")
 
@@ -256,6 +256,21 @@ def test_truncated_ape_is_reported(drivers, tmp_path, keep):
             "part of the image": image_size - 1000}[keep]
     cut = tmp_path / "cut"
     cut.write_bytes(packed.read_bytes()[:size])
+    code, message = zip_dump(drivers, cut)
+    assert code == 2 and "truncated" in message, message
+
+
+@pytest.mark.parametrize("past_a_mib", [1, 8])
+def test_image_size_record_just_past_a_mib_boundary_is_found(drivers, tmp_path, past_a_mib):
+    """The reader scans the file a MiB at a time with a small overlap: a record that starts a few
+    bytes into the overlap has its value in the next window, and must be read there."""
+    image = tmp_path / "image"
+    image.write_bytes(b"MZqFpD='\n" + bytes((1 << 20) + past_a_mib - 9) + IMAGE_SIZE_RECORD + bytes(8) + bytes(4096))
+    packed = tmp_path / "packed"
+    append_zip(str(image), str(packed), {".args": b"-c 8\n" * 100})
+    assert zip_dump(drivers, packed)[0] == 0
+    cut = tmp_path / "cut"
+    cut.write_bytes(packed.read_bytes()[:os.path.getsize(image) + 100])
     code, message = zip_dump(drivers, cut)
     assert code == 2 and "truncated" in message, message
 

@@ -77,25 +77,81 @@ def free_port():
         return s.getsockname()[1]
 
 
+def listening_sockets(port):
+    """Inodes of the sockets listening on 127.0.0.1:port, from /proc/net/tcp (None without /proc)."""
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+    except OSError:
+        return None
+    local = f"{socket.htonl(0x7F000001):08X}:{port:04X}"  # the kernel prints the address as a host-order word
+    return {row[9] for row in rows if row[1] == local and row[3] == "0A"}  # 0A: LISTEN
+
+
+def holds_socket(pid, inodes):
+    """Whether process pid (or a child, e.g. an APE's loader) has one of these sockets open."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        children = []
+    for p in [pid, *children]:
+        try:
+            if any(os.readlink(f"/proc/{p}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}
+                   for fd in os.listdir(f"/proc/{p}/fd")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 class RunningServer:
+    # free_port() cannot reserve its port: on a machine shared by several test runs, another
+    # server may bind it first. Ours then exits, and a /health that answers is someone else's.
+    PORT_TRIES = 3
+
     def __init__(self, binary, args, log_path):
+        self.binary, self.args = binary, list(args)
+        self.log = open(log_path, "w")
+        self.tries = 0
+        self._start()
+
+    def _start(self):
+        self.tries += 1
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([*launch_command(binary), "--host", "127.0.0.1", "--port", str(self.port), *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*launch_command(self.binary), "--host", "127.0.0.1", "--port", str(self.port),
+                                      *self.args], stdout=self.log, stderr=subprocess.STDOUT)
+
+    def _port_taken(self):
+        """Our server lost its port to another process: start it again on a new one, if tries are left."""
+        if self.tries >= self.PORT_TRIES:
+            raise RuntimeError(f"port {self.port} was taken by another process {self.tries} times; see {self.log.name}")
+        self.log.write(f"\n[test] port {self.port} is another process's: starting again on a new port\n")
+        self.log.flush()
+        self.proc.kill()
+        self.proc.wait()
+        self._start()
 
     def wait_healthy(self, timeout=120):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.log.flush()
+                if "couldn't bind HTTP server socket" in open(self.log.name, errors="replace").read():
+                    self._port_taken()
+                    continue
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
             try:
                 status, body = self.request("GET", "/health")
-                if status == 200:
-                    return body
             except OSError:
-                pass
+                status = None
+            if status == 200:
+                inodes = listening_sockets(self.port)
+                if inodes is None or holds_socket(self.proc.pid, inodes):
+                    return body
+                self._port_taken()
+                continue
             time.sleep(0.2)
         raise TimeoutError(f"server not healthy after {timeout} s; see {self.log.name}")
 

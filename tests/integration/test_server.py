@@ -34,3 +34,38 @@ def test_version_names_pinned_commit(server_binary):
     out = subprocess.run([*launch_command(server_binary), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True).stdout
     assert "commit 0c1e570" in out
+
+
+def test_a_port_another_process_holds_is_not_taken_for_ours(server_binary, tiny_model, tmp_path, monkeypatch):
+    """free_port() cannot reserve its port; when another process listens there first (other test runs
+    share this machine), the harness must not test that process: it starts ours on a new port."""
+    import http.server
+    import threading
+
+    import integration.conftest as harness
+
+    class Impostor(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "16")
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}')
+
+    impostor = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    taken, real_free_port = impostor.server_address[1], harness.free_port
+    ports = iter([taken])
+    monkeypatch.setattr(harness, "free_port", lambda: next(ports, None) or real_free_port())
+    server = harness.RunningServer(server_binary, ["-m", tiny_model, "-c", "256", "-t", "2"], tmp_path / "log")
+    try:
+        server.wait_healthy()
+        assert server.port != taken
+        status, body = server.request("GET", "/props")
+        assert status == 200 and "default_generation_settings" in body
+    finally:
+        server.stop()
+        impostor.shutdown()
+        impostor.server_close()

@@ -225,3 +225,25 @@ def test_two_checkouts_build_at_once_on_one_store_and_one_cache_dir(server_binar
     assert b"--threads-http 3" in checkouts[1].packaged()[".args"]
     assert b"--threads-http" not in checkouts[0].packaged()[".args"]
     assert len([p for p, _ in http_server.requests[pinned:] if p == "/tiny-shared.gguf"]) == 1  # one fetch, shared
+
+
+def test_kill_after_a_compile_then_undo_the_edit(checkout, http_server):
+    """An object compiled from an edit, then the build killed before SCons recorded it, then the edit
+    undone: the next build must not link the object of the undone edit."""
+    co = checkout
+    co.pin(http_server)
+    assert_next_build_uses_the_verified_model(co)
+    source = os.path.join(co.path, "runtime", "lsone_args.cpp")
+    original = open(source).read()
+    marker = f"fault-marker-{uuid.uuid4().hex}"
+    with open(source, "a") as f:
+        f.write(f'\nextern "C" const char lsone_fault_marker[] = "{marker}";\n')
+    # SCons reads the new object (for its signature) right after the compiler wrote it: kill there.
+    killed = co.scons(kill_steps=["read@obj/ours/runtime/lsone_args.cpp.o"])
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:]
+    with open(source, "w") as f:
+        f.write(original)
+    out = assert_next_build_uses_the_verified_model(co).stdout
+    assert "the last build here was killed" in out
+    with open(co.exe, "rb") as f:
+        assert marker.encode() not in f.read()

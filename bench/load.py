@@ -3,8 +3,9 @@
     python3 bench/load.py [--requests 200] [--concurrency 200] [--slots 4] [--n-predict 16]
 
 The same burst runs against two servers in one run: `-np SLOTS` (parallel decoding) and its
-peer `-np 1` (one request at a time). Prints errors, throughput and latency percentiles for
-both and the ratio. Needs build/llama-server-one and build/llama.cpp/gguf-py (run `scons`).
+peer `-np 1` (one request at a time), for several rounds in alternating order (a shared
+machine is noisy). Prints errors, and median throughput and latency percentiles for both
+with the ratio. Needs build/llama-server-one and build/llama.cpp/gguf-py (run `scons`).
 """
 
 import argparse
@@ -86,6 +87,7 @@ def main():
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--n-predict", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per setting, in alternating order; medians shown")
     parser.add_argument("--exe", help="a packaged executable with a model inside (default: package the tiny one)")
     args = parser.parse_args()
     sys.path.insert(0, HERE)
@@ -93,26 +95,32 @@ def main():
 
     work = tempfile.mkdtemp(prefix="lsone-bench-load-")
     exe = args.exe or packaged_with_tiny_model(work)
-    rows = {}
-    for slots in (args.slots, 1):
-        ctx = 256 * slots  # the tiny model's 256-token context for every slot
-        with Server(exe, ["-np", str(slots), "-c", str(ctx), "-t", "2"]) as server:
-            burst(server.url, 4, 4, args.n_predict)  # warm-up
-            results, wall = burst(server.url, args.requests, args.concurrency, args.n_predict)
-            alive = server.proc.poll() is None
-        rows[f"-np {slots}"] = dict(summary(results, wall), alive=alive)
-        log(f"-np {slots}: {json.dumps(rows[f'-np {slots}'])}")
-        for r in results:
-            if not r["ok"]:
-                log(f"error: {r['error']}")
+    settings = [args.slots, 1]
+    rows = {slots: [] for slots in settings}
+    for r in range(args.rounds):
+        for slots in settings if r % 2 == 0 else reversed(settings):
+            ctx = 256 * slots  # the tiny model's 256-token context for every slot
+            with Server(exe, ["-np", str(slots), "-c", str(ctx), "-t", "2"]) as server:
+                burst(server.url, 4, 4, args.n_predict)  # warm-up
+                results, wall = burst(server.url, args.requests, args.concurrency, args.n_predict)
+                alive = server.proc.poll() is None
+            rows[slots].append(dict(summary(results, wall), alive=alive))
+            log(f"round {r + 1} -np {slots}: {json.dumps(rows[slots][-1])}")
+            for failed in (x for x in results if not x["ok"]):
+                log(f"error: {failed['error']}")
     shutil.rmtree(work, ignore_errors=True)
-    a, b = rows[f"-np {args.slots}"], rows["-np 1"]
-    print(f"\n{args.requests} completions, {args.concurrency} at once, n_predict {args.n_predict}")
+    med = {slots: {k: statistics.median(row[k] for row in rows[slots]) for k in rows[slots][0] if k != "alive"}
+           for slots in settings}
+    a, b = med[args.slots], med[1]
+    print(f"\n{args.requests} completions, {args.concurrency} at once, n_predict {args.n_predict}, "
+          f"median of {args.rounds} rounds")
     print(f"{'measure':22} {'-np ' + str(args.slots):>10} {'-np 1':>10} {'ratio':>7}")
-    for key in ("errors", "requests_per_s", "tokens_per_s", "p50_s", "p95_s", "max_s"):
-        ratio = f"{a[key] / b[key]:6.2f}x" if b[key] else "      -"
-        print(f"{key:22} {a[key]:10.3f} {b[key]:10.3f} {ratio}")
-    print(f"{'server alive after':22} {str(a['alive']):>10} {str(b['alive']):>10}")
+    for key in ("requests_per_s", "tokens_per_s", "p50_s", "p95_s", "max_s"):
+        print(f"{key:22} {a[key]:10.3f} {b[key]:10.3f} {a[key] / b[key]:6.2f}x")
+    for slots in settings:
+        print(f"-np {slots}: {sum(row['errors'] for row in rows[slots])} errors in "
+              f"{args.rounds * args.requests} requests; server alive after every burst: "
+              f"{all(row['alive'] for row in rows[slots])}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from integration.conftest import SERVER, free_port, run_scons
+from integration.conftest import SERVER, free_port, holds_socket, listening_sockets, run_scons
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,10 @@ def wait_health(proc, port, timeout=60):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                 if r.status == 200:
+                    # free_port() reserves nothing: a /health from another process is not ours
+                    inodes = listening_sockets(port)
+                    assert inodes is None or holds_socket(proc.pid, inodes), \
+                        f"port {port} is another process's (taken after free_port() chose it); run again"
                     return
         except OSError:
             time.sleep(0.2)

@@ -12,7 +12,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "site_scons"))
 
-from lsone.zipembed import append_zip  # noqa: E402
+from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 from pe_shaped import pe_image, with_certificate_table  # noqa: E402
@@ -68,6 +68,7 @@ def zip64_archive(prefix=b""):
 
 def zip_seeds():
     elf_zip = appended(elf_image())
+    recorded = appended(ape_image() + IMAGE_SIZE_RECORD + bytes(8))  # the packager fills in the image size
     return {
         "empty": b"",
         "elf-plain": elf_image(),
@@ -75,6 +76,8 @@ def zip_seeds():
         "elf-zip-truncated": elf_zip[:-30],
         "elf-zip-commented": elf_zip[:-2] + struct.pack("<H", 5) + b"hello",
         "ape-zip": appended(ape_image()),
+        "ape-zip-recorded": recorded,
+        "ape-zip-recorded-truncated": recorded[:len(ape_image()) + len(IMAGE_SIZE_RECORD) + 8 + 10],
         "plain-zip": appended(b""),
         "zip64": zip64_archive(),
         "elf-zip64": zip64_archive(elf_image()),

@@ -101,12 +101,14 @@ def _hash_source(source):
     return digest.hexdigest(), crc
 
 
-def _read_text(path, label):
+def _read_args_file(path, label):
+    """An args file's bytes as text, unchanged (README "Args files": bytes, UTF-8 or not; CRs kept),
+    exactly as the build reads args=FILE."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
             return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(label, "cannot be read as UTF-8 text", found=str(e), fix="pass an args file") from e
+    except OSError as e:
+        raise InputError(label, "cannot be read", found=str(e), fix="pass an args file") from e
 
 
 class Package:
@@ -149,7 +151,8 @@ class Package:
         self.epoch = dos_to_epoch(first["mod_time"], first["mod_date"])  # keep the input's timestamps
         try:
             self.manifest = json.loads(zip_listing.read(MANIFEST_ENTRY))
-            self.args = split_embedded_args(zip_listing.read(ARGS_ENTRY).decode("utf-8"), f"{path}: /zip/.args")
+            self.args = split_embedded_args(zip_listing.read(ARGS_ENTRY).decode("utf-8", "surrogateescape"),
+                                            f"{path}: /zip/.args")
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError included
             raise InputError(label, "its manifest.json or .args is damaged", found=str(e),
                              fix="download or build it again") from e
@@ -192,7 +195,7 @@ def repack(input_path, output, packer_source, model=None, args=None, ui=None, ke
     elif "ui" in keep:
         entries.update(package.entries(_is_ui))
     if args:
-        user_text, user_origin = _read_text(args, f"--args {args}"), f"args={os.path.basename(args)}"
+        user_text, user_origin = _read_args_file(args, f"--args {args}"), f"args={os.path.basename(args)}"
         parse_args_text(user_text, f"--args {args}")
     elif "args" not in keep:
         user_text = user_origin = None
@@ -201,7 +204,7 @@ def repack(input_path, output, packer_source, model=None, args=None, ui=None, ke
                                                                 any(_is_ui(n) for n in entries)),
                                       user_text, defaults_origin=defaults_origin,
                                       user_origin=user_origin or "args=FILE")
-    entries[ARGS_ENTRY] = args_text.encode("utf-8")
+    entries[ARGS_ENTRY] = args_text.encode("utf-8", "surrogateescape")
     entries[PACKER_ENTRY] = packer_source
     hashes = {name: _hash_source(source) for name, source in entries.items()}
     entries[MANIFEST_ENTRY] = compose_manifest(package.manifest, package.executable_sha256,

@@ -25,8 +25,9 @@ from scons_errors import reported
 
 
 def _read(node):
-    # surrogateescape: an args file's bytes reach the runtime unchanged, UTF-8 or not, as it reads them
-    with open(node.abspath, encoding="utf-8", errors="surrogateescape") as f:
+    # surrogateescape and newline="": an args file's bytes reach the runtime unchanged, UTF-8 or not,
+    # CRs included, as it reads them
+    with open(node.abspath, encoding="utf-8", errors="surrogateescape", newline="") as f:
         return f.read()
 
 
@@ -35,7 +36,7 @@ def _write_args(target, source, env):
     with reported(during_build=True):
         text = compose_embedded_args(_read(source[0]), env["ARGS_FROM_BUILD"], user,
                                      user_origin=env.get("ARGS_USER_LABEL", "args=FILE"))
-    with open(target[0].abspath, "w", encoding="utf-8", errors="surrogateescape") as f:
+    with open(target[0].abspath, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         f.write(text)
 
 
@@ -118,6 +119,9 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
     args_file = env.ArgsFile("$BUILD_ROOT/package/.args", args_sources,
                              ARGS_FROM_BUILD=build_args(names[0] if names else None, bool(ui_names)),
                              ARGS_USER_LABEL=f"args={os.path.basename(user_args or '')}")
+    # A function action is signed by its own bytecode only, not by what it calls: the code that
+    # reads and composes the files is part of the signature through these (CacheDir included).
+    env.Depends(args_file, ["#site_scons/lsone/argsfile.py", "#site_scons/site_tools/packaging.py"])
     packer = env.PackerScript("$BUILD_ROOT/package/pack.py",
                               [f"#site_scons/lsone/{m}" for m in PACKER_MODULES] + ["#site_scons/lsone/standalone.py"])
     # Plain content signatures (not content-timestamp): an args file rewritten within the same

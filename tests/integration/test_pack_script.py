@@ -21,7 +21,8 @@ def builds(tiny_model, tmp_path_factory):
     (ui / "index.html").write_text("<!doctype html><p>mine</p>")
     (ui / "assets" / "app.js").write_text("console.log('mine');\n")
     args = home / "my.args"
-    args.write_text("# mine\n--ctx-size 256 --threads 2\n")
+    # Bytes as they are: not UTF-8 (\xe9) and a CR inside quotes reach the zip unchanged.
+    args.write_bytes(b"# mine, caf\xe9\r\n--ctx-size 256 --threads 2 --alias 'a\rb'\n")
     try:
         run_scons("ui=none")
         shutil.copy(SERVER, home / "plain")
@@ -52,6 +53,8 @@ def test_pack_py_writes_exactly_what_the_build_writes(builds):
         manifest = json.loads(zf.read("manifest.json"))
         assert zf.read("pack.py") == (home / "pack.py").read_bytes()
     assert manifest["entries"]["pack.py"].startswith("sha256-")
+    with zipfile.ZipFile(home / "repacked") as zf:
+        assert args.read_bytes().rstrip(b"\n") in zf.read(".args")
     assert "model tiny-random-llama.gguf" in manifest["summary"]
 
 

@@ -16,9 +16,10 @@ def declare_variables(args):
         EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host",
                      "auto", allowed_values=("auto", "host", "cosmocc")),
         EnumVariable("cpu", "instruction set: native (this CPU, like upstream's GGML_NATIVE; host only), "
-                     "portable (x86-64 baseline, K8-level / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a); "
-                     "auto is native for host, portable for cosmocc", "auto",
-                     allowed_values=("auto", "native", "portable", "performant")),
+                     "portable (x86-64 baseline, K8-level / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a), "
+                     "multi (every level of upstream's GGML_CPU_ALL_VARIANTS we build, the best chosen at "
+                     "startup); auto is native for host, multi for cosmocc", "auto",
+                     allowed_values=("auto", "native", "portable", "performant", "multi")),
         ("cosmocc", "toolchain=cosmocc: a local cosmocc zip (verified by its pinned sha256) or a directory "
                     "it was unpacked into; empty fetches the pinned one into the store", ""),
         ("store", "content-addressed store for fetched inputs (kept by scons -c)", default_store_root()),
@@ -76,13 +77,14 @@ def choose_toolchain(env, repo, log=print):
 
 def resolve_cpu(cpu, toolchain, requested_toolchain):
     if cpu == "auto":
-        return "portable" if toolchain == "cosmocc" else "native"
+        return "multi" if toolchain == "cosmocc" else "native"
     if cpu == "native" and toolchain == "cosmocc":
         chosen = "" if requested_toolchain == "cosmocc" else " (which toolchain=auto chose)"
         raise SCons.Errors.UserError(
             f"cpu=native: refused with toolchain=cosmocc{chosen}. The executable runs on other machines, "
             "and cosmocc compiles for two architectures at once, so there is no single native CPU.\n"
-            "  fix: cpu=portable (x86-64 baseline, K8-level / ARMv8.0, runs everywhere) or cpu=performant "
+            "  fix: cpu=multi (every level, the best chosen at startup), cpu=portable (x86-64 baseline, "
+            "K8-level / ARMv8.0, runs everywhere) or cpu=performant "
             "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)" +
             ("" if requested_toolchain == "cosmocc" else "; or toolchain=host for a native build"))
     return cpu
@@ -202,7 +204,7 @@ def quiet_output(env):
     if env["verbose"]:
         return
     for key, label in (("CCCOMSTR", "CC"), ("CXXCOMSTR", "CXX"), ("ARCOMSTR", "AR"),
-                       ("LINKCOMSTR", "LINK"), ("SUBSTFILECOMSTR", "GEN"), ("TEXTFILECOMSTR", "GEN")):
+                       ("LINKCOMSTR", "LINK"), ("ISOLATECOMSTR", "LD-R"), ("SUBSTFILECOMSTR", "GEN"), ("TEXTFILECOMSTR", "GEN")):
         env[key] = f"{label:5}$TARGET"
 
 

@@ -1,6 +1,7 @@
 """A stand-in for cosmocc 4.0.2's documented interface, for machines that cannot download it.
 
-make_standin(root) writes bin/cosmocc, bin/cosmoc++, bin/cosmoar and bin/apelink as small
+make_standin(root) writes bin/cosmocc, bin/cosmoc++, bin/cosmoar, bin/apelink and the per-architecture
+bin/<arch>-linux-cosmo-{ld,objcopy} (ld -r and objcopy only) as small
 programs that log their argument lists and TMPDIR to ROOT.calls.jsonl (beside the tree, whose
 hash is the toolchain identity) and write the files the real tools
 write (the .aarch64/ twins, the .com.dbg and .aarch64.elf beside a link). Like the real tools
@@ -131,12 +132,43 @@ def apelink():
     os.chmod(out, 0o755)
 
 
+def arch_inputs(paths):
+    """Each architecture's binutils get that architecture's objects: aarch64's are the .aarch64/ twins."""
+    arch = PROG.split("-")[0]
+    for p in paths:
+        if not os.path.isfile(p):
+            fail(f"{p}: No such file")
+        if ("/.aarch64/" in p) != (arch == "aarch64"):
+            fail(f"{p}: file format not recognized (not an {arch} object)")
+
+
+def relocatable_link():
+    if "-r" not in ARGS:
+        fail("only -r (a relocatable link) is supported here")
+    out = ARGS[ARGS.index("-o") + 1]
+    inputs = [a for i, a in enumerate(ARGS) if not a.startswith("-") and ARGS[i - 1] != "-o"]
+    arch_inputs(inputs)
+    write(out, [PROG] + [content(p) for p in inputs])
+
+
+def objcopy():
+    options = [a for a in ARGS if a.startswith("-")]
+    files = [a for a in ARGS if not a.startswith("-")]
+    if len(files) != 2 or any(o.split("=")[0] not in ("--redefine-sym", "--keep-global-symbol") for o in options):
+        fail("usage: objcopy [--redefine-sym OLD=NEW] [--keep-global-symbol=SYM] IN OUT")
+    arch_inputs(files[:1])
+    write(files[1], [PROG] + options + [content(files[0])])
+
+
 def layout_only():
     fail("stand-in: present for the layout check; the stand-in drivers never run it")
 
 
 log()
-{"cosmocc": compiler, "cosmoc++": compiler, "cosmoar": archiver, "apelink": apelink}.get(PROG, layout_only)()
+TOOLS = {"cosmocc": compiler, "cosmoc++": compiler, "cosmoar": archiver, "apelink": apelink}
+for _arch in ("x86_64", "aarch64"):
+    TOOLS.update({f"{_arch}-linux-cosmo-ld": relocatable_link, f"{_arch}-linux-cosmo-objcopy": objcopy})
+TOOLS.get(PROG, layout_only)()
 '''
 
 

@@ -23,7 +23,7 @@ from .treehash import file_sha256, iter_tree, tree_hash
 # would fail mid-build.
 EXECUTABLES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink", "bin/mktemper", "bin/fixupobj",
                "bin/pecheck") + tuple(f"bin/{arch}-linux-cosmo-{tool}" for arch in ("x86_64", "aarch64")
-                                      for tool in ("g++", "ar"))
+                                      for tool in ("g++", "ar", "ld", "objcopy"))  # ld, objcopy: cpu=multi
 REQUIRED_FILES = EXECUTABLES + ("bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c", "lib/gcc/libgomp.spec")
 
 

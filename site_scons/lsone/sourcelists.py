@@ -70,6 +70,11 @@ def cpu_sources(src, machine):
     return ours
 
 
+def cpu_feats_source(machine):
+    """Upstream's feature scoring for machine's CPU levels (built only for GGML_BACKEND_DL variants)."""
+    return "ggml/src/" + os.path.dirname(GGML_CPU_ARCH[machine][0]) + "/cpu-feats.cpp"
+
+
 def all_source_lists(src, machine):
     """{target: [sources relative to the tree]} for every library of the server.
 

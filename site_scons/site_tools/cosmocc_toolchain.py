@@ -10,7 +10,6 @@ files, and an archive or link reruns when only the aarch64 half changed:
     -o d/prog          also writes d/prog.com.dbg (x86_64 ELF) and d/prog.aarch64.elf
 """
 
-import json
 import os
 import tempfile
 
@@ -18,7 +17,7 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Tool
 
-from compile_flags import CPU_LEVELS, release_flags
+from compile_flags import CPU_LEVELS, identity_nodes, release_flags
 from lsone.cosmocc import load_pin, resolve_cosmocc
 from lsone.store import Store
 from scons_errors import reported
@@ -63,6 +62,8 @@ def _add_emitters(env):
 
 def cpu_flags(cpu):
     """Each architecture's level through the fat driver's -X<arch> prefix, e.g. -Xx86_64-march=x86-64-v3."""
+    if cpu == "multi":  # the levels bring their own flags; this baseline is for what runs before choosing
+        cpu = "portable"
     if cpu not in CPU_LEVELS:
         raise SCons.Errors.UserError(f"cpu={cpu}: not available with toolchain=cosmocc; "
                                      f"use one of {', '.join(sorted(CPU_LEVELS))}")
@@ -114,10 +115,13 @@ def generate(env):
         TARGET_LABEL="Cosmopolitan " + "+".join(ARCHES),
         BUILD_ROOT="#build/cosmocc",  # apart from host objects, so switching toolchains rebuilds nothing
     )
+    if cpu == "multi":  # cosmocc ships binutils per architecture; site_tools/cpu_levels.py uses them
+        env.Replace(RELOCATABLE_TOOLS={arch: (f"{arch}-linux-cosmo-ld", f"{arch}-linux-cosmo-objcopy") for arch in ARCHES},
+                    ARCH_PATH=lambda path, arch: path if arch == ARCHES[0] else sidecar_path(path),
+                    LEVEL_ISOLATION_FLAGS=["-fno-gnu-unique"])  # GCC's unique symbols cannot be made local
     _add_emitters(env)
     identity = dict(toolchain.identity, cpu=cpu, arches=list(ARCHES))
-    env["TOOLCHAIN_IDENTITY"] = identity
-    env["TOOLCHAIN_NODE"] = env.Value(json.dumps(identity, sort_keys=True))
+    identity_nodes(env, identity)
 
 
 def exists(env):

@@ -6,14 +6,13 @@ every compile and link depends on, so swapping compilers or moving a cache to
 a different CPU rebuilds instead of reusing foreign objects.
 """
 
-import json
 import os
 import platform
 import subprocess
 
 import SCons.Errors
 
-from compile_flags import CPU_LEVELS, release_flags
+from compile_flags import CPU_LEVELS, identity_nodes, release_flags
 from lsone.treehash import file_sha256
 
 CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
@@ -68,9 +67,27 @@ def toolchain_identity(cc, cxx, cpu):
     return ident
 
 
+def relocatable_tools(env, machine, ident):
+    """cpu=multi: binutils' ld -r and objcopy isolate each CPU level (site_tools/cpu_levels.py)."""
+    tools = []
+    for name in ("ld", "objcopy"):
+        path = env.WhereIs(name)
+        if not path:
+            raise SCons.Errors.UserError(f"cpu=multi: `{name}` (GNU binutils) is not on PATH; it keeps the CPU "
+                                         "levels apart.\n  fix: install binutils (Debian/Ubuntu: sudo apt-get "
+                                         "install binutils), or build one level with cpu=native")
+        real = os.path.realpath(path)
+        ident[name] = {"path": real, "version": _run([path, "--version"]).splitlines()[0],
+                       "sha256": file_sha256(real)}
+        tools.append(path)
+    return {machine: tuple(tools)}
+
+
 def cpu_flags(cpu, machine):
     if cpu == "native":
         return ["-march=native"]
+    if cpu == "multi":  # the levels bring their own flags; this baseline is for what runs before choosing
+        cpu = "portable"
     if machine not in CPU_LEVELS[cpu]:
         raise SCons.Errors.UserError(f"cpu={cpu}: no flags known for machine {machine!r}; use cpu=native")
     return CPU_LEVELS[cpu][machine]
@@ -93,8 +110,11 @@ def generate(env):
         BUILD_ROOT="#build",
     )
     identity = toolchain_identity(cc, cxx, cpu)
-    env["TOOLCHAIN_IDENTITY"] = identity
-    env["TOOLCHAIN_NODE"] = env.Value(json.dumps(identity, sort_keys=True))
+    if cpu == "multi":
+        env["RELOCATABLE_TOOLS"] = relocatable_tools(env, machine, identity)
+        # GCC makes some template statics STB_GNU_UNIQUE, which objcopy cannot make local; clang never does.
+        env["LEVEL_ISOLATION_FLAGS"] = [] if "clang" in identity["cc"]["version"].lower() else ["-fno-gnu-unique"]
+    identity_nodes(env, identity)
 
 
 def exists(env):

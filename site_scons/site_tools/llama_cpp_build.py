@@ -12,7 +12,9 @@ import re
 
 import SCons.Errors
 
-from lsone.sourcelists import all_source_lists
+from compile_flags import MULTI_LEVELS, UPSTREAM_VARIANTS, level_flags
+from lsone.cpuvariants import check_variants
+from lsone.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported
 
 # Upstream's ggml/src/CMakeLists.txt applies these to every ggml target.
@@ -121,7 +123,7 @@ def _arch_guarded_sources(env, arch, base, sources):
         name = rel.replace("/", "-")
         lines = [f"// Generated: {rel} on {arch} only (the fat compiler builds every file for every arch).",
                  f"#if defined({ARCH_MACROS[arch]})", f'#include "{rel}"', "#endif"]
-        wrappers.append(env.Textfile(f"{env['BUILD_ROOT']}/gen/fat/{name}", lines)[0])
+        wrappers.append(env.Textfile(f"{env['BUILD_ROOT']}/gen/fat/{arch}/{name}", lines)[0])
     return wrappers
 
 
@@ -130,8 +132,9 @@ def _split(sources, subdir):
     return [x for x in sources if x not in inside], inside
 
 
-def _objects(env, sources, defines, includes, flags=(), overrides=None):
-    """Compile sources to objects under build/obj, each depending on the toolchain identity."""
+def _objects(env, sources, defines, includes, flags=(), overrides=None, subdir="obj", cpu_backend=False):
+    """Compile sources to objects under build/<subdir>, each depending on the toolchain identity
+    (and for the CPU backend on the CPU setting too, see compile_flags.identity_nodes)."""
     objs = []
     for source in sources:
         node = env.File(source)
@@ -139,7 +142,7 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None):
         rel = node.get_path(root if node.is_under(root) else env.Dir("#build"))
         if rel.startswith("..") or os.path.isabs(rel):  # our own sources, outside build/
             rel = "ours/" + node.get_path(env.Dir("#"))
-        target = f"#{root.get_path(env.Dir('#'))}/obj/{rel}.o"
+        target = f"#{root.get_path(env.Dir('#'))}/{subdir}/{rel}.o"
         extra = (overrides or {}).get(source, {})
         built = env.Object(target, node,
                            CPPDEFINES=env["CPPDEFINES"] + defines + extra.get("defines", []),
@@ -150,11 +153,58 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None):
         if not str(source).endswith(".c") or extra.get("env", {}).get("CC") == env["CXX"]:
             env.Depends(built[0], env.get("FORCED_INCLUDES", []))  # C++ only; -include is not scanned
     env.Depends(objs, env["TOOLCHAIN_NODE"])
+    if cpu_backend:
+        env.Depends(objs, env["CPU_NODE"])
     return objs
 
 
-def _library(env, name, sources, defines, includes, flags=(), overrides=None):
-    objs = _objects(env, sources, defines, includes, flags, overrides)
+def _cpu_levels(env, src, lists, defines, includes):
+    """cpu=multi: ggml-cpu once per level, as upstream builds its loadable variants (GGML_BACKEND_DL,
+    the level's flags and defines; cpu-feats.cpp with the defines only, so scoring runs on any CPU),
+    each isolated into one object (site_tools/cpu_levels.py). Objects sit under obj/cpu-<level>/ and
+    their signatures carry the level's own flags, so CacheDir entries never cross levels."""
+    arches = env["TARGET_ARCHES"]
+    fat = len(arches) > 1
+    with reported():
+        check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/compile_flags.py")
+    common = [] if fat else lists["ggml-cpu"]
+    isolated = []
+    for arch in arches:
+        own = lists[f"ggml-cpu:{arch}"] if fat else []
+        kernels = common + own
+        feats = [f"{src}/{cpu_feats_source(arch)}"]
+        if fat:  # every file for this architecture only: the other architecture's twin is empty
+            kernels = _arch_guarded_sources(env, arch, f"{src}/ggml/src", lists["ggml-cpu"] + own)
+            feats = _arch_guarded_sources(env, arch, f"{src}/ggml/src", feats)
+        for level in MULTI_LEVELS[arch]:
+            flags, level_defines = level_flags(arch, level)
+            if fat:
+                flags = [f"-X{arch}{f}" for f in flags]
+            level_defines = defines + level_defines + ["GGML_BACKEND_DL"]
+            subdir = f"obj/cpu-{level}"
+            isolation = env["LEVEL_ISOLATION_FLAGS"]
+            objs = _objects(env, kernels, level_defines, includes, flags + env["OPENMP_FLAGS"] + isolation,
+                            subdir=subdir, cpu_backend=True)
+            objs += _objects(env, feats, level_defines, includes, env["CPU_FLAGS"] + isolation, subdir=subdir,
+                             cpu_backend=True)
+            isolated += env.IsolatedCpuLevel(f"$BUILD_ROOT/lib/ggml-cpu-{level}.o", objs, CPU_LEVEL=level)[:1]
+    env.Depends(isolated, env["CPU_NODE"])
+    return isolated
+
+
+def _cpu_dispatcher(env, runtime, ggml_inc):
+    """runtime/cpu/lsone_cpu_dispatch.cpp: chooses among the levels (cpu=multi) or names the one level."""
+    source = [env.File("#runtime/cpu/lsone_cpu_dispatch.cpp")]
+    gen = f"{env['BUILD_ROOT']}/gen/cpu"
+    if env["CPU"] != "multi":
+        return _objects(env, source, [("LSONE_CPU_SINGLE_LEVEL", env["CPU"])], [runtime] + ggml_inc)
+    table = {arch: MULTI_LEVELS[arch] for arch in env["TARGET_ARCHES"]}
+    env.Textfile(f"{gen}/lsone_cpu_levels.inc", env.CpuLevelTable(table))
+    return _objects(env, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
+
+
+def _library(env, name, sources, defines, includes, flags=(), overrides=None, cpu_backend=False):
+    objs = _objects(env, sources, defines, includes, flags, overrides, cpu_backend=cpu_backend)
     return env.StaticLibrary(f"{env['BUILD_ROOT']}/lib/{name}", objs)[0]
 
 
@@ -168,10 +218,6 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     with reported():
         lists = {name: [s(x) for x in files]
                  for name, files in all_source_lists(src, arches if fat else arches[0]).items()}
-    cpu_sources = lists["ggml-cpu"]
-    if fat:
-        for arch in arches:
-            cpu_sources += _arch_guarded_sources(env, arch, s("ggml/src"), lists[f"ggml-cpu:{arch}"])
     build_info, ui_cpp = _generated_sources(env, src, gen)
 
     ggml_inc = [s("ggml/include")]
@@ -193,6 +239,17 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     runtime_lib = _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
                            [runtime, vendor, s("common")] + ggml_inc)
     env["LSONE_RUNTIME_LIB"] = runtime_lib
+    cpu_args = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
+                env["OPENMP_DEFINES"], [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc)
+    if env["CPU"] == "multi":
+        cpu_parts = _cpu_levels(env, src, lists, *cpu_args)
+    else:
+        cpu_sources = list(lists["ggml-cpu"])
+        for arch in arches if fat else ():
+            cpu_sources += _arch_guarded_sources(env, arch, s("ggml/src"), lists[f"ggml-cpu:{arch}"])
+        cpu_parts = [_library(env, "ggml-cpu", cpu_sources, *cpu_args, cpu + openmp, cpu_backend=True)]
+    # cpu=multi: isolated per-level objects, linked as objects; else upstream's one ggml-cpu library
+    cpu_libs = [p for p in cpu_parts if str(p).endswith(".a")]
     libs = [
         _library(env, "llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
@@ -214,16 +271,14 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
         runtime_lib,
         _library(env, "ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
-        _library(env, "ggml-cpu", cpu_sources,
-                 GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
-                 env["OPENMP_DEFINES"],
-                 [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc, cpu + openmp),
+        *cpu_libs,
         _library(env, "ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD"] + env["OPENMP_DEFINES"],
                  [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
     main_o = _objects(env, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
+    main_o += [p for p in cpu_parts if p not in cpu_libs] + _cpu_dispatcher(env, runtime, ggml_inc)
     link = {}
     if env["PLATFORM"] != "darwin":
         # A group lets GNU ld resolve the static libraries' mutual references in one pass.
@@ -248,6 +303,7 @@ def generate(env):
     env.AddMethod(runtime_test_programs, "RuntimeTestPrograms")
     env.Tool("textfile")
     env.AddMethod(llama_server, "LlamaServer")
+    env.Tool("cpu_levels")
 
 
 def exists(env):

@@ -110,8 +110,9 @@ class RunningServer:
     # server may bind it first. Ours then exits, and a /health that answers is someone else's.
     PORT_TRIES = 3
 
-    def __init__(self, binary, args, log_path):
-        self.binary, self.args = binary, list(args)
+    def __init__(self, binary, args, log_path, env=None, wrapper=()):
+        """wrapper: an argv prefix, e.g. an emulator; env: the server's environment."""
+        self.binary, self.args, self.env, self.wrapper = binary, list(args), env, list(wrapper)
         self.log = open(log_path, "w")
         self.tries = 0
         self._start()
@@ -120,8 +121,9 @@ class RunningServer:
         self.tries += 1
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([*launch_command(self.binary), "--host", "127.0.0.1", "--port", str(self.port),
-                                      *self.args], stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*self.wrapper, *launch_command(self.binary), "--host", "127.0.0.1",
+                                      "--port", str(self.port), *self.args], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env)
 
     def _port_taken(self):
         """Our server lost its port to another process: start it again on a new one, if tries are left."""

@@ -12,7 +12,7 @@ def test_help_lists_variables_with_defaults():
     out = run_scons("-h").stdout
     for name in ("toolchain", "cpu", "cosmocc", "store", "cache_dir", "offline", "verbose"):
         assert f"\n{name}: " in out
-    assert "default: auto" in out and "(auto|native|portable|performant)" in out
+    assert "default: auto" in out and "(auto|native|portable|performant|multi)" in out
 
 
 def test_unknown_variable_lists_known_ones():

@@ -21,6 +21,7 @@ from tests.integration.conftest import copy_checkout, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
+from compile_flags import MULTI_LEVELS, level_flags  # noqa: E402
 from standin_cosmocc import calls, make_standin  # noqa: E402
 
 
@@ -94,27 +95,37 @@ def test_cxx_gets_exceptions_rtti_and_the_cosmo_fixes(cosmo_build, checkout):
     assert c_files and all("-include" not in a for a in c_files)  # the fixes are C++ only
 
 
-def test_cpu_backend_is_portable_and_arch_files_build_on_their_arch_only(cosmo_build, out):
+def test_cpu_levels_compile_for_their_arch_only_and_isolate_with_that_archs_binutils(cosmo_build, out):
+    """cpu=auto is cpu=multi for cosmocc: ggml-cpu once per level of each architecture."""
     _, logged = cosmo_build
     compiles = [c["argv"] for c in logged if "-c" in c["argv"]]
-    cpu = [a for a in compiles if "/ggml-cpu/" in output_of(a) or "/gen/fat/" in output_of(a)]
-    assert cpu and all({"-Xx86_64-march=x86-64", "-Xx86_64-mtune=generic", "-Xaarch64-march=armv8-a",
-                        "-fopenmp"} <= set(a) for a in cpu)
+    cpu = [a for a in compiles if "/obj/cpu-" in output_of(a)]
     others = [a for a in compiles if a not in cpu]
     assert all(not any(x.startswith("-X") for x in a) for a in others)
-    sources = [a[-1] for a in compiles]
-    assert not any("/arch/x86/" in s or "/arch/arm/" in s for s in sources)  # only through the guards
-    wrappers = sorted(os.path.basename(s) for s in sources if "/gen/fat/" in s)
-    assert wrappers == ["ggml-cpu-arch-arm-quants.c", "ggml-cpu-arch-arm-repack.cpp",
-                        "ggml-cpu-arch-x86-quants.c", "ggml-cpu-arch-x86-repack.cpp"]
-    with open(os.path.join(out, "gen", "fat", "ggml-cpu-arch-arm-quants.c")) as f:
+    assert not any("/ggml-cpu/" in a[-1] for a in compiles)  # every CPU file only through the guards
+    for arch, other in (("x86_64", "aarch64"), ("aarch64", "x86_64")):
+        for level in MULTI_LEVELS[arch]:
+            mine = [a for a in cpu if f"/obj/cpu-{level}/" in output_of(a)]
+            assert mine and all(f"/gen/fat/{arch}/" in a[-1] and "-fno-gnu-unique" in a for a in mine)
+            kernels = [a for a in mine if not a[-1].endswith("cpu-feats.cpp")]
+            flags, defines = level_flags(arch, level)
+            assert all({f"-X{arch}{f}" for f in flags} | {f"-D{d}" for d in defines + ["GGML_BACKEND_DL"]} <= set(a)
+                       and not any(x.startswith(f"-X{other}") for x in a) for a in kernels)
+            isolate = [c for c in logged if c["tool"].endswith("-linux-cosmo-ld") and
+                       c["argv"][c["argv"].index("-o") + 1].endswith(f"/ggml-cpu-{level}.o.r")]
+            assert sorted(c["tool"] for c in isolate) == ["aarch64-linux-cosmo-ld", "x86_64-linux-cosmo-ld"]
+            assert os.path.isfile(os.path.join(out, "lib", ".aarch64", f"ggml-cpu-{level}.o"))
+    with open(os.path.join(out, "gen", "fat", "aarch64", "ggml-cpu-arch-arm-quants.c")) as f:
         assert "#if defined(__aarch64__)" in f.read()
+    with open(os.path.join(out, "gen", "cpu", "lsone_cpu_levels.inc")) as f:
+        table = f.read()
+    assert all(f"LSONE_CPU_LEVEL({level})" in table for arch in MULTI_LEVELS for level in MULTI_LEVELS[arch])
 
 
 def test_static_libraries_come_from_cosmoar_with_their_twins(cosmo_build, checkout):
     _, logged = cosmo_build
     archives = [c["argv"] for c in logged if c["tool"] == "cosmoar"]
-    assert len(archives) == 13
+    assert len(archives) == 12  # cpu=multi links the CPU levels as objects
     for argv in archives:
         assert argv[0] == "rcsD" and argv[1].endswith(".a")
         assert all(m.endswith(".o") for m in argv[2:])
@@ -128,7 +139,9 @@ def test_link_makes_one_ape_and_zip_embed_follows(cosmo_build, standin, checkout
     link = links[0]
     assert output_of(link) == "build/cosmocc/bin/llama-server"
     libs = [a for a in link if a.endswith(".a")]
-    assert len(libs) == 13 and "-Wl,--start-group" in link and "-fopenmp" in link
+    assert len(libs) == 12 and "-Wl,--start-group" in link and "-fopenmp" in link
+    levels = [a for a in link if "/lib/ggml-cpu-" in a]
+    assert levels == [f"build/cosmocc/lib/ggml-cpu-{lv}.o" for arch in MULTI_LEVELS for lv in MULTI_LEVELS[arch]]
     # (In fat mode cosmoc++ runs apelink itself; the build never calls it, so there is nothing of ours to check.)
     packaged = os.path.join(checkout, "build", "llama-server-one")
     with open(packaged, "rb") as f:
@@ -143,7 +156,7 @@ def test_link_makes_one_ape_and_zip_embed_follows(cosmo_build, standin, checkout
         manifest = json.loads(zf.read("manifest.json"))
         gguf = zf.getinfo("tiny.gguf")
     assert manifest["toolchain"]["kind"] == "cosmocc" and manifest["toolchain"]["arches"] == ["x86_64", "aarch64"]
-    assert manifest["toolchain"]["cpu"] == "portable"
+    assert manifest["toolchain"]["cpu"] == "multi"
     assert data[gguf.header_offset:gguf.header_offset + 4] == b"PK\x03\x04"  # absolute offsets
     name_len, extra_len = struct.unpack("<HH", data[gguf.header_offset + 26:gguf.header_offset + 30])
     assert (gguf.header_offset + 30 + name_len + extra_len) % 65536 == 0
@@ -183,7 +196,9 @@ def test_dry_run_prints_the_whole_plan(tmp_path):
     plan = run_scons("-n", "toolchain=cosmocc", f"cosmocc={other}", "ui=none", "verbose=1", "cache_dir=",
                      cwd=fresh).stdout
     assert "cosmoc++ -o build/cosmocc/obj/llama.cpp/tools/server/server.cpp.o -c" in plan
-    assert "cosmoar rcsD build/cosmocc/lib/libggml-cpu.a" in plan
+    assert ("x86_64-linux-cosmo-ld -r --force-group-allocation -o build/cosmocc/lib/ggml-cpu-haswell.o.r "
+            "build/cosmocc/obj/cpu-haswell/") in plan
+    assert "aarch64-linux-cosmo-ld -r --force-group-allocation -o build/cosmocc/lib/.aarch64/ggml-cpu-haswell.o.r" in plan
     assert "cosmoc++ -o build/cosmocc/bin/llama-server" in plan
     assert "ZIP  build/llama-server-one" in plan
     assert "toolchain=cosmocc: -j" in plan and "each fat compile runs two compilers" in plan  # the default -j
@@ -195,6 +210,9 @@ def test_cpu_levels(cosmo_build, standin, checkout):
     result = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=performant",
                        cwd=checkout)
     assert "-Xx86_64-march=x86-64-v3 -Xaarch64-march=armv8.2-a" in result.stdout
+    portable = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=portable",
+                         cwd=checkout).stdout
+    assert "cosmoar rcsD build/cosmocc/lib/libggml-cpu.a" in portable and "-linux-cosmo-ld" not in portable
     refused = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "cpu=native", check=False,
                         cwd=checkout)
     assert refused.returncode != 0
@@ -213,7 +231,7 @@ def test_cachedir_stores_and_restores_the_twins(cosmo_build, standin, fake_model
     shutil.rmtree(out)
     run_scons(*args, cwd=checkout)
     assert len(calls(standin)) == before  # everything came from the cache: no tool ran
-    for rel in ("obj/llama.cpp/tools/server/.aarch64/server.cpp.o", "lib/.aarch64/libggml-cpu.a",
+    for rel in ("obj/llama.cpp/tools/server/.aarch64/server.cpp.o", "lib/.aarch64/ggml-cpu-haswell.o",
                 "bin/llama-server.aarch64.elf", "bin/llama-server.com.dbg"):
         assert os.path.isfile(os.path.join(out, rel)), rel
     # The same toolchain unpacked somewhere else: same identity, same commands, all from the cache.
@@ -222,20 +240,23 @@ def test_cachedir_stores_and_restores_the_twins(cosmo_build, standin, fake_model
     shutil.rmtree(out)
     run_scons("toolchain=cosmocc", f"cosmocc={elsewhere}", "ui=none", f"model={fake_model}", f"cache_dir={cache}",
               cwd=checkout)
-    assert calls(elsewhere) == [] and os.path.isfile(os.path.join(out, "lib", ".aarch64", "libggml-cpu.a"))
+    assert calls(elsewhere) == [] and os.path.isfile(os.path.join(out, "lib", ".aarch64", "ggml-cpu-haswell.o"))
 
 
 def test_twins_are_targets_so_a_missing_one_is_rebuilt(cosmo_build, standin, fake_model, checkout, out):
     obj_twin = os.path.join(out, "obj", "llama.cpp", "tools", "server", ".aarch64", "server.cpp.o")
-    lib_twin = os.path.join(out, "lib", ".aarch64", "libggml-cpu.a")
+    lib_twin = os.path.join(out, "lib", ".aarch64", "libggml-base.a")
+    level_twin = os.path.join(out, "lib", ".aarch64", "ggml-cpu-armv8_2_2.o")
     os.remove(obj_twin)
     os.remove(lib_twin)
+    os.remove(level_twin)
     before = len(calls(standin))
     run_scons("toolchain=cosmocc", f"cosmocc={standin}", "ui=none", f"model={fake_model}", "cache_dir=", cwd=checkout)
     rerun = [(c["tool"], output_of(c["argv"]) if "-o" in c["argv"] else c["argv"][1]) for c in calls(standin)[before:]]
     assert ("cosmoc++", "build/cosmocc/obj/llama.cpp/tools/server/server.cpp.o") in rerun
-    assert ("cosmoar", "build/cosmocc/lib/libggml-cpu.a") in rerun
-    assert os.path.isfile(obj_twin) and os.path.isfile(lib_twin)
+    assert ("cosmoar", "build/cosmocc/lib/libggml-base.a") in rerun
+    assert ("aarch64-linux-cosmo-ld", "build/cosmocc/lib/.aarch64/ggml-cpu-armv8_2_2.o.r") in rerun
+    assert os.path.isfile(obj_twin) and os.path.isfile(lib_twin) and os.path.isfile(level_twin)
 
 
 def test_auto_picks_cosmocc_only_when_it_is_at_hand(cosmo_build, standin, checkout):

@@ -132,9 +132,10 @@ def test_ui_file_names_are_matched_literally(linked, tiny_model, tmp_path, serve
     for name, url in [(".*", "/.*"), ("{x}.js", "/%7Bx%7D.js"), ("logo (1).png", "/logo%20(1).png"),
                       ("c++.txt", "/c++.txt"), ("(a*)*b", "/(a*)*b"), ("index.html", "/")]:
         assert server.get(url) == (200, UI_FILES["ui/" + name]), url
+    # Backtracking through (a*)*b over 40 a's would take hours; 10 s leaves a loaded 2-core machine room.
     started = time.monotonic()
     assert server.get("/" + "a" * 40 + "c")[0] == 404
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10
 
 
 def test_api_key_keeps_the_embedded_ui_public(linked, tiny_model, tmp_path, serve):

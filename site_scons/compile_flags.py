@@ -55,7 +55,7 @@ UPSTREAM_VARIANTS = {
 }
 # The levels cpu=multi links, lowest first; MAINTAINERS.md has the figures behind the choice.
 MULTI_LEVELS = {
-    "x86_64": ["x64", "sse42", "sandybridge", "haswell", "alderlake", "skylakex", "icelake", "zen4"],
+    "x86_64": ["x64", "sse42", "sandybridge", "haswell", "alderlake", "skylakex", "icelake"],
     "aarch64": ["armv8_0_1", "armv8_2_2", "armv8_6_1"],
 }
 

@@ -16,9 +16,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 
 from lsone.ape import launch_command  # noqa: E402
-from lsone.fetch import extract_tree, fetch_source_tree  # noqa: E402
-from lsone.lockfile import load_sources_lock  # noqa: E402
-from lsone.models import fetch_model, load_models_lock  # noqa: E402
+from lsone.archive import extract_tree  # noqa: E402
+from lsone.models import load_models_lock  # noqa: E402
+from lsone.pins import load_pin  # noqa: E402
 from lsone.store import Store  # noqa: E402
 from lsone.treehash import tree_hash  # noqa: E402
 
@@ -45,9 +45,9 @@ def timed(cmd, cwd=None, env=None, logfile=None):
 
 
 def pin_and_store(store_dir=None):
-    pin = load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"]
+    pin = load_pin(os.path.join(REPO, "sources.lock"), "sources", "llama.cpp")
     store = Store(store_dir)
-    return pin, store, fetch_source_tree(pin, store, log=log)
+    return pin, store, store.realise(pin, log=log)
 
 
 def full_upstream_tree(workdir):
@@ -61,8 +61,8 @@ def full_upstream_tree(workdir):
     tree = os.path.join(workdir, "llama.cpp")
     extract_tree(glob.glob(os.path.join(dl, "*.tar.gz"))[0], tree, mirror["subdir"], None)
     actual = tree_hash(tree, pin.include)
-    if actual != pin.tree_hash:
-        raise SystemExit(f"upstream tree does not match the pin: {actual} != {pin.tree_hash}")
+    if actual != pin.hash:
+        raise SystemExit(f"upstream tree does not match the pin: {actual} != {pin.hash}")
     return tree
 
 
@@ -79,7 +79,7 @@ def cmake_build(src, build_dir, jobs=2):
 def gemma_model(store_dir=None):
     """The real gemma-3-270m model, through models.lock's mirrors, verified and kept in the store."""
     pin = load_models_lock(os.path.join(REPO, "models.lock"))[GEMMA]
-    return fetch_model(pin, Store(store_dir), log=log)
+    return Store(store_dir).realise(pin, log=log)
 
 
 def free_port():

@@ -27,7 +27,7 @@ PROMPT = PARAGRAPH * 6 + "Summarise the passage above in one paragraph:"
 def upstream_server():
     """Upstream's Release llama-server built by CMake from the pinned tree (kept between runs)."""
     pin, store, _ = pin_and_store()
-    home = os.path.join(os.path.dirname(store.root), "bench", "cmake-" + pin.tree_hash[7:23])
+    home = os.path.join(os.path.dirname(store.root), "bench", "cmake-" + pin.hash[7:23])
     binary = os.path.join(home, "build", "bin", "llama-server")
     if not os.path.exists(binary):
         log(f"building upstream llama-server with CMake in {home}")

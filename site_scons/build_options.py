@@ -1,4 +1,7 @@
-"""Command-line variables of the build (Godot's methods.py idea, without global state)."""
+"""Command-line variables of the build (Godot's methods.py idea, without global state).
+
+Commands live in site_scons/commands/, the inputs step in build_inputs.py.
+"""
 
 import os
 
@@ -7,7 +10,6 @@ from SCons.Script import BoolVariable, EnumVariable, Variables
 
 from lsone.store import default_store_root
 from lsone.upstream import GITHUB_API
-from scons_errors import reported
 
 
 def declare_variables(args):
@@ -52,29 +54,6 @@ def reject_unknown(vars):
             "  see `scons -h` for their meaning and defaults")
 
 
-def choose_toolchain(env, repo, log=print):
-    """Resolve toolchain=auto: cosmocc when it is at hand without a download, else host."""
-    requested = env["toolchain"]
-    if requested == "host":
-        if env["cosmocc"]:
-            log(f"note: cosmocc={env['cosmocc']} is ignored because toolchain=host")
-        return "host"
-    if requested == "cosmocc":
-        return "cosmocc"
-    from lsone.cosmocc import available_locally, load_pin
-    from lsone.store import Store
-
-    with reported():
-        pin = load_pin(os.path.join(repo, "toolchains.lock"))
-    if available_locally(env["cosmocc"], pin, Store(env["store"])):
-        log(f"toolchain=auto: using cosmocc ({env['cosmocc'] or 'pinned ' + pin.version + ', in the store'})")
-        return "cosmocc"
-    log(f"toolchain=auto: using host, because {pin.label} is not in the store and cosmocc= is not set.\n"
-        f"  For the portable executable: scons toolchain=cosmocc (downloads {pin.size >> 20} MiB) "
-        f"or scons cosmocc=/path/to/{pin.file}")
-    return "host"
-
-
 def resolve_cpu(cpu, toolchain, requested_toolchain):
     if cpu == "auto":
         return "multi" if toolchain == "cosmocc" else "native"
@@ -90,115 +69,6 @@ def resolve_cpu(cpu, toolchain, requested_toolchain):
     return cpu
 
 
-def check_offline_inputs(env, repo):
-    """offline=1: name every input the store lacks at once, instead of failing on the first."""
-    from lsone.lockfile import load_sources_lock
-    from lsone.models import ModelPin, load_models_lock, resolve_model
-    from lsone.store import Store
-    from lsone.treehash import tree_hash
-
-    store = Store(env["store"])
-    missing = []
-    pin = load_sources_lock(os.path.join(repo, "sources.lock"))["llama.cpp"]
-    tree = store.path_for(pin.name, pin.tree_hash)
-    if not os.path.isdir(tree):
-        missing.append(f"llama.cpp {pin.rev[:12]} ({pin.tree_hash})")
-    if env["model"]:
-        model = resolve_model(env["model"], load_models_lock(os.path.join(repo, "models.lock")))
-        if isinstance(model, ModelPin) and not store.has(model.name, model.sha256):
-            missing.append(f"model {model.name} ({model.sha256})")
-    if env["ui"] == "upstream":
-        if not os.path.isdir(tree):
-            missing.append("the built web UI (ui=upstream; its source comes with llama.cpp)")
-        elif not store.has("llama-ui-dist", tree_hash(os.path.join(tree, "tools", "ui"))):
-            missing.append("the built web UI (ui=upstream; npm would build it)")
-    if env["toolchain"] == "cosmocc":
-        from lsone.cosmocc import available_locally, load_pin
-
-        with reported():
-            cosmocc = load_pin(os.path.join(repo, "toolchains.lock"))
-        if not available_locally(env["cosmocc"], cosmocc, store):
-            missing.append(f"{cosmocc.label} ({cosmocc.sha256}); or pass cosmocc=PATH")
-    if missing:
-        raise SCons.Errors.UserError(
-            "offline=1: these inputs are not in the store " + store.root + ":\n  - " + "\n  - ".join(missing) +
-            "\n  fix: run once without offline=1, point store= at a warm store, or pass ui=none / model=PATH")
-
-
-def run_command(command, env, repo, arguments):
-    if command == "bump":
-        return run_bump(env, repo)
-    if command == "prune-cache":
-        return run_prune_cache(env)
-    if command in ("add-model", "verify-store"):
-        return run_model_command(command, env, repo)
-    from verify import verify_rebuild
-    return verify_rebuild(repo, arguments)
-
-
-def run_model_command(command, env, repo):
-    from lsone.errors import InputError
-    from lsone.fetch import fetch_source_tree
-    from lsone.lockfile import load_sources_lock
-    from lsone.models import add_model
-    from lsone.store import Store
-
-    store = Store(env["store"])
-    log = lambda m: print(f"[{command}] {m}", flush=True)  # noqa: E731
-    try:
-        if command == "verify-store":
-            problems = store.verify(log=log)
-            for p in problems:
-                log(f"CORRUPT {p}")
-            log(f"{len(problems)} problem(s) in {store.root}" + ("; delete those entries to re-fetch them"
-                                                                if problems else ""))
-            return 1 if problems else 0
-        if not env["url"]:
-            raise SCons.Errors.UserError("scons add-model needs url=https://.../NAME.gguf (and license=...)")
-        pin = load_sources_lock(os.path.join(repo, "sources.lock"))["llama.cpp"]
-        tree = fetch_source_tree(pin, store, log=log)
-        add_model(os.path.join(repo, "models.lock"), env["url"], store, os.path.join(tree, "gguf-py"),
-                  license=env["license"], log=log)
-        return 0
-    except InputError as e:
-        log(str(e))
-        return 1
-
-
-def run_prune_cache(env):
-    from lsone.cacheprune import parse_size, prune_cache
-
-    if not env["cache_dir"]:
-        raise SCons.Errors.UserError("scons prune-cache needs cache_dir=DIR (and cache_limit=SIZE, default 2G)")
-    if not os.path.isdir(env["cache_dir"]):
-        print(f"cache_dir={env['cache_dir']} does not exist; nothing to prune")
-        return 0
-    kept, removed = prune_cache(env["cache_dir"], parse_size(env["cache_limit"]))
-    print(f"pruned {env['cache_dir']}: removed {removed / (1 << 20):.1f} MiB, kept {kept / (1 << 20):.1f} MiB")
-    return 0
-
-
-def run_bump(env, repo):
-    """`scons bump llama_cpp=REF`: move the pin, refresh patches; returns the exit code."""
-    import platform
-
-    from lsone.bump import bump
-    from lsone.errors import InputError
-    from lsone.store import Store
-
-    if not env["llama_cpp"]:
-        raise SCons.Errors.UserError("scons bump needs llama_cpp=REF (latest, a commit, a tag, "
-                                     "pip:llama-cpp-python==X or url:URL); see MAINTAINERS.md")
-    try:
-        # GITHUB_TOKEN, when set (as in the weekly workflow), lifts the API's anonymous rate limit.
-        return bump(repo, env["llama_cpp"], Store(env["store"]), platform.machine(),
-                    log=lambda m: print(f"[bump] {m}", flush=True), github_api=env["github_api"],
-                    token=os.environ.get("GITHUB_TOKEN"))
-    except InputError as e:
-        print(f"[bump] {e}", flush=True)
-        return 1
-
-
 def quiet_output(env):
     """Short progress lines unless verbose=1."""
     if env["verbose"]:
@@ -206,29 +76,6 @@ def quiet_output(env):
     for key, label in (("CCCOMSTR", "CC"), ("CXXCOMSTR", "CXX"), ("ARCOMSTR", "AR"),
                        ("LINKCOMSTR", "LINK"), ("ISOLATECOMSTR", "LD-R"), ("SUBSTFILECOMSTR", "GEN"), ("TEXTFILECOMSTR", "GEN")):
         env[key] = f"{label:5}$TARGET"
-
-
-def zip_epoch():
-    """Zip timestamps: SOURCE_DATE_EPOCH when the caller sets it (the one variable read on
-    purpose, as reproducible-builds.org defines it), else a fixed 1980-01-01."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "")
-    return int(value) if value.isdigit() else 315532800
-
-
-def _without_path_spans(flags):
-    """Drop what sits between $( and $): machine paths, kept out of signatures for the same reason."""
-    kept, depth = [], 0
-    for f in flags:
-        depth += (f == "$(") - (f == "$)")
-        if depth == 0 and f != "$)":
-            kept.append(f)
-    return kept
-
-
-def manifest_flags(env):
-    """The flags, minus the paths of this checkout and toolchain (prefix maps, forced includes)."""
-    return {k: _without_path_spans([str(f) for f in env.Flatten(env[k])]) for k in
-            ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
 
 
 def cpu_count():

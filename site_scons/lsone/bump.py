@@ -18,9 +18,9 @@ import subprocess
 
 from .bumpreport import BumpReport, line_changes
 from .errors import InputError
-from .fetch import fetch_source_tree, fetch_tree_from_mirrors
-from .lockfile import SourcePin, load_sources_lock, write_sources_lock
-from .patching import classify, parse_patch_output, list_patches, require_patch_tool
+from .fetch import fetch_tree
+from .patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
+from .pins import Pin, load_lock, write_lock
 from .sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
 from .upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
 
@@ -58,7 +58,7 @@ def _unified_diff(before_root, after_root, files):
 
 
 def try_patches(tree, patches, work, log):
-    """Apply patches with fuzz to a scratch copy of tree; return [(patch, status, details, new_text)]."""
+    """Apply patches with fuzz to a scratch copy of tree; return a PatchResult per patch, in order."""
     scratch = os.path.join(work, "patched")
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(tree, scratch, copy_function=shutil.copyfile)
@@ -82,7 +82,7 @@ def try_patches(tree, patches, work, log):
         new_text = _unified_diff(before, scratch, files) if status in ("offset", "fuzz") else None
         if status != "failed" and os.path.exists(rejects):
             os.remove(rejects)
-        results.append((p, status, details, run.stdout if status == "failed" else new_text, rejects))
+        results.append(PatchResult(p, status, details, run.stdout if status == "failed" else new_text, rejects))
         log(f"  {name}: {status}")
     return results
 
@@ -144,19 +144,18 @@ def bump(repo, ref, store, machine, log=print, github_api=GITHUB_API, token=None
 
 def _bump(repo, ref, store, machine, log, github_api, token, work, report):
     lock_path = os.path.join(repo, "sources.lock")
-    pins = load_sources_lock(lock_path)
+    pins = load_lock(lock_path, "sources")
     old = pins["llama.cpp"]
-    report.old = (old.rev, old.tree_hash, old.extra.get("buildNumber"))
+    report.old = (old.rev, old.hash, old.meta.get("buildNumber"))
     target = resolve(ref, github_api, token, log)
     if target.description != ref:
         report.target += f" resolved to {target.description}"
-    old_tree = fetch_source_tree(old, store, log=log)
-    new_tree, new_hash, mirror, facts = fetch_tree_from_mirrors(old.name, target.mirrors, old.include, store,
-                                                                None, log)
+    old_tree = store.realise(old, log=log)
+    new_tree, new_hash, mirror, facts = fetch_tree(old.name, target.mirrors, old.include, store, None, log)
     rev = target.rev or facts.get("commit") or "unknown"
     report.new = (rev, new_hash, target.build_number)
     log(f"new tree: {rev} {new_hash}" + (f" (build b{target.build_number})" if target.build_number else ""))
-    if new_hash == old.tree_hash:
+    if new_hash == old.hash:
         report.outcome = f"already up to date ({rev[:12]})"
         log("sources.lock already pins this tree; nothing to do.")
         return 0
@@ -170,13 +169,13 @@ def _bump(repo, ref, store, machine, log, github_api, token, work, report):
     if upstream:
         log("upstream changed files our patches touch:\n  " + "\n  ".join(upstream))
     failed = []
-    for p, status, details, output, rejects in results:
+    for r in results:
         problem = ""
-        if status == "failed":
-            hunks = [f"{f} hunk #{h} at line {at}" for f, h, outcome, at, _fz, _off in details if outcome == "FAILED"]
-            problem = "; ".join(hunks) or output.strip()
-            failed.append((os.path.basename(p), problem, rejects))
-        report.patches.append((os.path.basename(p), status, problem))
+        if r.status == "failed":
+            hunks = [f"{f} hunk #{h} at line {at}" for f, h, outcome, at, _fz, _off in r.details if outcome == "FAILED"]
+            problem = "; ".join(hunks) or r.text.strip()
+            failed.append((r.name, problem, r.rejects))
+        report.patches.append((r.name, r.status, problem))
     try:
         lists = source_list_changes(old_tree, new_tree, machine)
     except InputError as e:
@@ -195,20 +194,20 @@ def _bump(repo, ref, store, machine, log, github_api, token, work, report):
         log("sources.lock left unchanged; resolve the failed patches (MAINTAINERS.md) and run the bump again.")
         report.outcome = f"failed: {len(failed)} patch(es) do not apply"
         return 1
-    for p, status, _details, new_text, _rejects in results:
-        if status in ("offset", "fuzz"):
-            with open(p, "w", encoding="utf-8") as f:
-                f.write(new_text)
-            log(f"regenerated {os.path.relpath(p, repo)} against the new tree")
+    for r in results:
+        if r.status in ("offset", "fuzz"):
+            with open(r.path, "w", encoding="utf-8") as f:
+                f.write(r.text)
+            log(f"regenerated {os.path.relpath(r.path, repo)} against the new tree")
     # Upstream's build number (the bNNNN tag) when the reference says it; 0 (unknown) otherwise.
-    extra = dict(old.extra, buildNumber=target.build_number or 0)
+    meta = dict(old.meta, rev=rev, buildNumber=target.build_number or 0)
     mirror_list = list(target.mirrors)
     if re.fullmatch(r"[0-9a-f]{40}", rev) and (ref == "latest" or mirror["type"] != "url"):
         # the canonical archive by commit (not the API's tarball URL), ahead of any sdist
         mirror_list = [{"type": "url", "url": GITHUB_ARCHIVE.format(ref=rev)}] + \
             [m for m in mirror_list if m["type"] != "url"]
-    pins["llama.cpp"] = SourcePin(old.name, rev, new_hash, old.include, mirror_list, extra)
-    write_sources_lock(lock_path, pins)
+    pins["llama.cpp"] = Pin(old.name, "tree", new_hash, mirror_list, include=old.include, meta=meta)
+    write_lock(lock_path, "sources", pins)
     log(f"sources.lock: llama.cpp {old.rev[:12]} -> {rev[:12]} ({new_hash})")
     report.outcome = f"sources.lock updated to {rev[:12]}"
     report.updated = True

@@ -10,13 +10,10 @@ The unpacked tree is stored under the archive's hash, with its own tree hash bes
 import hashlib
 import json
 import os
-import shutil
 
 from .errors import InputError
-from .fetch import extract_tree
-from .filefetch import check_free_space, fetch_pinned_file
-from .lockfile import SHA256_RE, read_lock
-from .treehash import file_sha256, iter_tree, tree_hash
+from .pins import load_pin as _load_pin
+from .treehash import file_digest, iter_tree, tree_hash
 
 # What the build runs, what the 4.0.2 driver scripts (cosmocc, cosmoar) run in turn, and what
 # GCC reads for -fopenmp; a directory without them is not a cosmocc, or a partial unpack that
@@ -25,23 +22,6 @@ EXECUTABLES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink", "bin
                "bin/pecheck") + tuple(f"bin/{arch}-linux-cosmo-{tool}" for arch in ("x86_64", "aarch64")
                                       for tool in ("g++", "ar", "ld", "objcopy"))  # ld, objcopy: cpu=multi
 REQUIRED_FILES = EXECUTABLES + ("bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c", "lib/gcc/libgomp.spec")
-
-
-class ToolchainPin:
-    def __init__(self, name, data):
-        self.name = name
-        self.version = data["version"]
-        self.file = data["file"]
-        self.sha256 = data["sha256"]
-        self.size = int(data["size"])
-        self.mirrors = data["mirrors"]
-
-    @property
-    def label(self):
-        return f"{self.name} {self.version}"
-
-    def mirror_urls(self):
-        return [m["url"] for m in self.mirrors if m.get("type") == "url"]
 
 
 class Toolchain:
@@ -55,29 +35,8 @@ class Toolchain:
         return os.path.join(self.root, "bin", name)
 
 
-def load_toolchains_lock(path):
-    pins = {}
-    for name, entry in read_lock(path, "toolchains").items():
-        where, fix = f"{path}: toolchains.{name}", "restore the file from git (`git checkout -- toolchains.lock`)"
-        if not isinstance(entry, dict):
-            raise InputError(where, "must be an object", fix=fix)
-        missing = [k for k in ("version", "file", "sha256", "size", "mirrors") if k not in entry]
-        if missing:
-            raise InputError(where, f"missing key(s) {', '.join(missing)}", fix=fix)
-        if not isinstance(entry["size"], int) or not SHA256_RE.match(str(entry["sha256"])) or not entry["mirrors"]:
-            raise InputError(where, "needs an integer size, a sha256 of the form sha256-<64 hex digits> "
-                                    "and at least one mirror", found=json.dumps(entry)[:300], fix=fix)
-        pins[name] = ToolchainPin(name, entry)
-    return pins
-
-
 def load_pin(path, name="cosmocc"):
-    pins = load_toolchains_lock(path)
-    if name not in pins:
-        raise InputError(path, f"no '{name}' entry", expected=f"toolchains.{name}",
-                         found=", ".join(sorted(pins)) or "no toolchains",
-                         fix="restore the file from git (`git checkout -- toolchains.lock`)")
-    return pins[name]
+    return _load_pin(path, "toolchains", name)
 
 
 def unavailable_fix(pin):
@@ -121,7 +80,8 @@ def _fingerprint(path):
 def cached_digest(path, cache_dir, compute, log, what):
     """compute(path), remembered under cache_dir until the path's fingerprint changes."""
     os.makedirs(cache_dir, exist_ok=True)
-    cache = os.path.join(cache_dir, hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:32] + ".json")
+    key = "sha256:\0" + os.path.abspath(path)  # the notation is part of the key: older entries say sha256-
+    cache = os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
     fingerprint = _fingerprint(path)
     try:
         with open(cache) as f:
@@ -139,10 +99,6 @@ def cached_digest(path, cache_dir, compute, log, what):
     return digest
 
 
-def _unpacked_entry(pin, store):
-    return store.path_for(f"{pin.name}-{pin.version}", pin.sha256)
-
-
 def _stored_tree_identity(pin, path):
     try:
         with open(path + ".json") as f:
@@ -150,51 +106,33 @@ def _stored_tree_identity(pin, path):
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"store entry {path}", f"its metadata {path}.json is missing or unreadable ({e})",
                          fix=f"delete {path} (and {path}.json); the next build unpacks it again")
-    return {"kind": pin.name, "version": pin.version, "archive": pin.sha256, "treeHash": tree}
+    return {"kind": pin.name, "version": pin.version, "archive": pin.hash, "treeHash": tree}
 
 
-def _unpack_into_store(pin, archive, store, log):
-    final = _unpacked_entry(pin, store)
-    with store.lock(f"{pin.name}-{pin.version}"):
-        if not os.path.isdir(final):
-            check_free_space(store.root, 4 * pin.size, pin.label)
-            with store.staging(pin.name) as work:
-                tree = os.path.join(work, "tree")
-                log(f"unpacking {os.path.basename(archive)}")
-                count = extract_tree(archive, tree, strip_top=False)
-                check_layout(tree, f"{pin.label} ({pin.file})")
-                store.insert_output(tree, f"{pin.name}-{pin.version}", pin.sha256)
-                log(f"{pin.label}: {count} files stored at {final}")
-    return Toolchain(final, _stored_tree_identity(pin, final))
+def _pinned(pin, store, offline, log, local=None):
+    check = lambda tree: check_layout(tree, f"{pin.label} ({pin.file})")  # noqa: E731
+    root = store.realise_unpacked(pin, offline, log, check=check, local=local, fix=unavailable_fix(pin))
+    return Toolchain(root, _stored_tree_identity(pin, root))
 
 
 def available_locally(request, pin, store):
     """Whether cosmocc can be had without a download (what toolchain=auto asks)."""
-    return bool(request) or os.path.isdir(_unpacked_entry(pin, store)) or \
-        store.has(pin.file, pin.sha256)
+    return bool(request) or store.has_pin(pin)
 
 
 def _from_archive(request, pin, store, log):
     origin = f"cosmocc={request}"
     size = os.path.getsize(request)
     if size != pin.size:  # no need to hash it: a partial or different download
-        raise InputError(origin, f"is not the pinned {pin.file}", expected=f"{pin.size} bytes ({pin.sha256})",
+        raise InputError(origin, f"is not the pinned {pin.file}", expected=f"{pin.size} bytes ({pin.hash})",
                          found=f"{size} bytes" + (" (shorter: an interrupted download?)" if size < pin.size else ""),
                          fix=f"download {pin.file} again ({' or '.join(pin.mirror_urls())})")
-    actual = cached_digest(request, os.path.join(store.root, ".digests"),
-                           lambda p: "sha256-" + file_sha256(p), log, "the archive")
-    if actual != pin.sha256:
-        raise InputError(origin, f"is not the pinned {pin.file}", expected=pin.sha256, found=actual,
+    actual = cached_digest(request, os.path.join(store.root, ".digests"), file_digest, log, "the archive")
+    if actual != pin.hash:
+        raise InputError(origin, f"is not the pinned {pin.file}", expected=pin.hash, found=actual,
                          fix=f"download {pin.file} again ({' or '.join(pin.mirror_urls())}); "
                              "a different cosmocc version needs a new pin in toolchains.lock")
-    with store.lock(pin.file):
-        if not store.has(pin.file, pin.sha256):  # checked under the lock: one copy, whoever comes first
-            with store.staging(pin.file) as work:
-                staged = os.path.join(work, pin.file)
-                check_free_space(store.root, pin.size, pin.label)
-                shutil.copyfile(request, staged)
-                store.insert_file(staged, pin.file, pin.sha256, origin=request)  # hashes the copy again
-    return _unpack_into_store(pin, os.path.join(store.path_for(pin.file, pin.sha256), pin.file), store, log)
+    return _pinned(pin, store, False, log, local=request)  # copied into the store, hashed again
 
 
 def resolve_cosmocc(request, pin, store, offline=False, log=print):
@@ -211,9 +149,4 @@ def resolve_cosmocc(request, pin, store, offline=False, log=print):
             return _from_archive(request, pin, store, log)
         raise InputError(f"cosmocc={request}", "no such file or directory",
                          expected=f"{pin.file} or the directory it was unpacked into", fix=unavailable_fix(pin))
-    final = _unpacked_entry(pin, store)
-    if os.path.isdir(final):
-        return Toolchain(final, _stored_tree_identity(pin, final))
-    archive = fetch_pinned_file(pin.label, pin.file, pin.sha256, pin.size, pin.mirrors, store, log=log,
-                                offline=offline, fix=unavailable_fix(pin))
-    return _unpack_into_store(pin, archive, store, log)
+    return _pinned(pin, store, offline, log)

@@ -77,8 +77,8 @@ def package_summary(manifest):
 
 def compose_manifest(base, executable_sha256, entry_sha256s):
     """manifest.json: the build's provenance, the executable's and each entry's sha256, a summary."""
-    manifest = dict(base, executable={"sha256": "sha256-" + executable_sha256, "note": "before the zip was appended"},
-                    entries={name: "sha256-" + digest for name, digest in entry_sha256s.items()})
+    manifest = dict(base, executable={"sha256": "sha256:" + executable_sha256, "note": "before the zip was appended"},
+                    entries={name: "sha256:" + digest for name, digest in entry_sha256s.items()})
     manifest["summary"] = package_summary(manifest)
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 

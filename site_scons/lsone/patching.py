@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 from .errors import InputError
-from .treehash import file_sha256, iter_tree
+from .treehash import HASH_PREFIX, file_sha256, iter_tree
 
 STAMP = ".lsone-patched"
 _FILE_RE = re.compile(r"^(?:patching|checking) file '?(.+?)'?$")
@@ -19,10 +19,16 @@ _HUNK_RE = re.compile(r"^Hunk #(\d+) (FAILED|succeeded|ignored) at (\d+)(?: with
 
 
 class PatchResult:
-    def __init__(self, name, status, details):
-        self.name = name
+    """How one patch applied. text: for 'offset'/'fuzz' in a bump, the patch regenerated against
+    the new tree; for 'failed', patch's output. rejects: where a bump keeps the failed hunks."""
+
+    def __init__(self, path, status, details, text=None, rejects=None):
+        self.path = path
+        self.name = os.path.basename(path)
         self.status = status  # 'clean', 'offset', 'fuzz' or 'failed'
         self.details = details  # list of (file, hunk, outcome, line, fuzz, offset)
+        self.text = text
+        self.rejects = rejects
 
 
 def list_patches(patch_dir):
@@ -82,7 +88,7 @@ def apply_patch(tree, patch_path, fuzz=0):
     real = subprocess.run(base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if real.returncode != 0:
         raise InputError(f"patches/{name}", "applied in a dry run but not for real", found=real.stdout)
-    return PatchResult(name, classify(details), details)
+    return PatchResult(patch_path, classify(details), details)
 
 
 def patch_set_hash(tree_hash, patches):
@@ -90,7 +96,7 @@ def patch_set_hash(tree_hash, patches):
     digest = hashlib.sha256(tree_hash.encode())
     for p in patches:
         digest.update(b"\0" + os.path.basename(p).encode() + b"\0" + file_sha256(p).encode())
-    return "sha256-" + digest.hexdigest()
+    return HASH_PREFIX + digest.hexdigest()
 
 
 def _same_file(a, b):

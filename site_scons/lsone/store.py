@@ -13,10 +13,23 @@ import shutil
 import stat
 import tempfile
 
+from .archive import extract_tree
 from .errors import InputError
-from .treehash import file_sha256, tree_hash
+from .fetch import fetch_file, fetch_tree
+from .treehash import file_digest, hex_digits, tree_hash
 
 APP_NAME = "llama-server-one"
+DISK_MARGIN = 64 << 20
+
+
+def check_free_space(directory, needed, what):
+    os.makedirs(directory, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if free < needed + DISK_MARGIN:
+        raise InputError(what, f"not enough free disk space in {directory}",
+                         expected=f"{(needed + DISK_MARGIN) / (1 << 20):.0f} MiB free",
+                         found=f"{free / (1 << 20):.0f} MiB free",
+                         fix="free some space, or point store= at a larger disk")
 
 
 def default_store_root():
@@ -26,7 +39,7 @@ def default_store_root():
 
 
 def _entry_name(name, content_hash):
-    digits = content_hash.split("-", 1)[-1]
+    digits = hex_digits(content_hash)
     safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in name)
     return f"{digits[:32]}-{safe}"
 
@@ -50,6 +63,61 @@ class Store:
 
     def has(self, name, content_hash):
         return os.path.exists(self.path_for(name, content_hash))
+
+    def pin_path(self, pin):
+        """Where a pin lives once realised: a tree's directory, or a file inside its entry."""
+        entry = self.path_for(pin.file, pin.hash)
+        return entry if pin.kind == "tree" else os.path.join(entry, pin.file)
+
+    def has_pin(self, pin):
+        """Whether pin needs no fetching: it is here (or, for an archive, its unpacked tree is)."""
+        return os.path.exists(self.pin_path(pin)) or \
+            bool(pin.kind == "file" and pin.version and os.path.isdir(self.unpacked_path(pin)))
+
+    def realise(self, pin, offline=False, log=print, local=None, timeout=(10, 60),
+                fix="run once with network access, or point store= at a warm store"):
+        """The store path of pin, fetched from its mirrors and verified if the store lacks it.
+
+        local: the path of a copy the user already has, used instead of the mirrors.
+        """
+        final = self.pin_path(pin)
+        if os.path.exists(final):
+            return final
+        if offline and not local:
+            raise InputError(pin.label, "not in the store and offline=1 forbids fetching",
+                             expected=f"{pin.hash} in {self.root}", fix=fix)
+        mirrors = [{"type": "file", "path": local}] if local else pin.mirrors
+        with self.lock(pin.file):
+            if os.path.exists(final):
+                return final  # another build fetched it while we waited
+            if pin.kind == "tree":
+                return fetch_tree(pin.name, mirrors, pin.include, self, pin.hash, log, timeout)[0]
+            check_free_space(self.root, pin.size, pin.label)
+            return fetch_file(pin, self, mirrors, log, timeout, fix)
+
+    def unpacked_path(self, pin):
+        """Where an archive pin (a toolchain) is unpacked: input-addressed by the archive's hash."""
+        return self.path_for(f"{pin.name}-{pin.version}", pin.hash)
+
+    def realise_unpacked(self, pin, offline=False, log=print, check=None, local=None,
+                         fix="run once with network access, or point store= at a warm store"):
+        """The unpacked tree of an archive pin; check(tree) vets the layout before it is stored."""
+        final = self.unpacked_path(pin)
+        if os.path.isdir(final):
+            return final
+        archive = self.realise(pin, offline, log, local=local, fix=fix)
+        with self.lock(f"{pin.name}-{pin.version}"):
+            if not os.path.isdir(final):
+                check_free_space(self.root, 4 * pin.size, pin.label)
+                with self.staging(pin.name) as work:
+                    tree = os.path.join(work, "tree")
+                    log(f"unpacking {os.path.basename(archive)}")
+                    count = extract_tree(archive, tree, strip_top=False)
+                    if check:
+                        check(tree)
+                    self.insert_output(tree, f"{pin.name}-{pin.version}", pin.hash)
+                    log(f"{pin.label}: {count} files stored at {final}")
+        return final
 
     def _ensure_dirs(self):
         for sub in (".tmp", ".locks"):
@@ -105,18 +173,19 @@ class Store:
                 if meta["kind"] == "tree":
                     actual = tree_hash(path, meta.get("include"))
                 else:
-                    actual = "sha256-" + file_sha256(os.path.join(path, meta["name"]))
+                    actual = file_digest(os.path.join(path, meta["name"]))
             except (OSError, ValueError, KeyError) as e:
                 problems.append(f"{entry}: unreadable ({e})")
                 continue
-            if actual != meta["hash"]:
+            good = hex_digits(actual) == hex_digits(meta["hash"])  # older entries spell it sha256-<hex>
+            if not good:
                 problems.append(f"{entry}: expected {meta['hash']}, found {actual}")
-            log(f"{'ok ' if actual == meta['hash'] else 'BAD'} {entry}")
+            log(f"{'ok ' if good else 'BAD'} {entry}")
         return problems
 
     def insert_file(self, staged_file, name, expected_sha256, origin="?"):
         """Verify one staged file by sha256 and move it into the store as <entry>/<name>."""
-        actual = "sha256-" + file_sha256(staged_file)
+        actual = file_digest(staged_file)
         if actual != expected_sha256:
             os.remove(staged_file)
             raise InputError(name, f"sha256 mismatch for the file from {origin}",

@@ -1,16 +1,21 @@
-"""NAR-style content hash of a directory tree.
+"""Content hashes, written `sha256:<hex>` everywhere (locks, store, manifest).
 
-Only what the build can observe counts: the sorted relative paths, whether a
-file is executable, symlink targets and the bytes. Timestamps, owners and the
-archive a tree came from do not, so any mirror that yields the same files
-verifies against the same hash.
+tree_hash is this project's own serialisation of a directory tree, not Nix's NAR
+(`nix hash path` gives a different value). Only what the build can observe counts:
+the sorted relative paths, whether a file is executable, symlink targets and the
+bytes. Timestamps, owners and the archive a tree came from do not, so any mirror
+that yields the same files verifies against the same hash. The exact byte stream is
+described in MAINTAINERS.md ("Tree hashes").
 """
 
 import hashlib
 import os
+import re
 import stat
 
-HASH_PREFIX = "sha256-"
+HASH_PREFIX = "sha256:"
+HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LEGACY_PREFIX = "sha256-"  # store metadata written before the notation was settled
 _CHUNK = 1 << 20
 
 
@@ -56,6 +61,19 @@ def iter_tree(root, include=None):
     return entries
 
 
+def hex_digits(content_hash):
+    """The hex digits of a `sha256:<hex>` hash (also of the older `sha256-<hex>` spelling)."""
+    for prefix in (HASH_PREFIX, _LEGACY_PREFIX):
+        if content_hash.startswith(prefix):
+            return content_hash[len(prefix):]
+    return content_hash
+
+
+def file_digest(path):
+    """'sha256:<hex>' of one file."""
+    return HASH_PREFIX + file_sha256(path)
+
+
 def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -65,7 +83,7 @@ def file_sha256(path):
 
 
 def tree_hash(root, include=None):
-    """Return 'sha256-<hex>' over the included entries of root."""
+    """Return 'sha256:<hex>' over the included entries of root."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"tree hash: {root} is not a directory")
     digest = hashlib.sha256()

@@ -25,4 +25,8 @@ def generate(env):
 
 
 def exists(env):
-    return True
+    """Without cache_dir= there is nothing to check; with it, it must be creatable and writable."""
+    path = env.get("cache_dir")
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    return not env.get("cache_dir") or os.access(path or ".", os.W_OK)

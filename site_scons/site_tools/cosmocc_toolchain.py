@@ -18,9 +18,7 @@ import SCons.Errors
 import SCons.Tool
 
 from compile_flags import CPU_LEVELS, identity_nodes, release_flags
-from lsone.cosmocc import load_pin, resolve_cosmocc
-from lsone.store import Store
-from scons_errors import reported
+from lsone.cosmocc import REQUIRED_FILES
 
 ARCHES = ("x86_64", "aarch64")
 
@@ -71,21 +69,8 @@ def cpu_flags(cpu):
 
 
 def generate(env):
-    top = env.Dir("#").abspath
-    if " " in top:
-        raise SCons.Errors.UserError(f"toolchain=cosmocc: the checkout path {top!r} contains a space, which "
-                                     "cosmocc's compiler driver refuses in any argument.\n"
-                                     "  fix: clone or move the repository to a path without spaces")
-    store = Store(env.get("STORE_DIR") or None)
-    request = env.get("COSMOCC_REQUEST", "")
-    if " " in store.root and not os.path.isdir(os.path.expanduser(request)):
-        raise SCons.Errors.UserError(f"toolchain=cosmocc: the store path {store.root!r} contains a space, and "
-                                     "cosmocc would be unpacked there; its compiler driver refuses paths with spaces.\n"
-                                     "  fix: point store= at a path without spaces")
-    with reported():
-        pin = load_pin(env.File("#toolchains.lock").abspath)
-        toolchain = resolve_cosmocc(request, pin, store, offline=bool(env.get("OFFLINE")),
-                                    log=lambda m: print(f"[cosmocc] {m}", flush=True))
+    """Set up env for the cosmocc that the inputs step realised (a lsone.cosmocc.Toolchain in COSMOCC)."""
+    toolchain = env["COSMOCC"]
     cpu = env.get("CPU", "portable")
     # Tools by name, found through ENV's PATH: command lines (hence build signatures and the
     # CacheDir) do not depend on where the toolchain was unpacked. Its identity is in TOOLCHAIN_NODE.
@@ -125,4 +110,5 @@ def generate(env):
 
 
 def exists(env):
-    return True
+    toolchain = env.get("COSMOCC")
+    return bool(toolchain) and all(os.path.isfile(os.path.join(toolchain.root, f)) for f in REQUIRED_FILES)

@@ -53,7 +53,7 @@ def _generated_sources(env, src, gen):
     subst = {
         "@LLAMA_VERSION@": llama_version, "@LLAMA_BUILD_COMMIT@": short,
         "@GGML_VERSION@": ggml_version, "@GGML_BUILD_COMMIT@": short,
-        "@LLAMA_BUILD_NUMBER@": str(pin.extra.get("buildNumber", 0)),
+        "@LLAMA_BUILD_NUMBER@": str(pin.meta.get("buildNumber", 0)),
         "@BUILD_COMPILER@": _compiler_label(env["TOOLCHAIN_IDENTITY"]),
         "@BUILD_TARGET@": env["TARGET_LABEL"],
     }
@@ -307,4 +307,4 @@ def generate(env):
 
 
 def exists(env):
-    return True
+    return bool(env.WhereIs(env.subst("$CXX")))  # the toolchain tool set up a C++ compiler

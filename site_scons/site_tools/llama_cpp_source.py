@@ -1,18 +1,16 @@
-"""SCons tool: the pinned llama.cpp tree, fetched, verified and patched.
+"""SCons tool: the verified llama.cpp tree, patched into build/llama.cpp.
 
 env.LlamaCppSource() runs while SConscripts are read, like Nix evaluating a
 fixed-output derivation: the result is a stable directory in the build tree
 whose files are ordinary SCons sources, so content signatures decide what
-recompiles when a patch changes.
+recompiles when a patch changes. The tree itself comes from the inputs step.
 """
 
 import os
+import shutil
 
-from lsone.fetch import fetch_source_tree
-from lsone.lockfile import load_sources_lock
 from lsone.patching import list_patches, prepare_patched_tree
-from lsone.store import Store
-from lsone.treehash import file_sha256
+from lsone.treehash import file_digest
 from scons_errors import reported
 
 
@@ -20,18 +18,15 @@ def _log(message):
     print(f"[llama.cpp] {message}", flush=True)
 
 
-def llama_cpp_source(env, lock_file="#sources.lock", patch_dir="#patches", dest="#build/llama.cpp"):
-    """Return (Dir node of the patched tree, provenance dict)."""
+def llama_cpp_source(env, pin, store_tree, patch_dir="#patches", dest="#build/llama.cpp"):
+    """Return (Dir node of the patched tree, provenance dict) for the pinned tree in the store."""
     with reported():
-        pin = load_sources_lock(env.File(lock_file).abspath)["llama.cpp"]
-        store_tree = fetch_source_tree(pin, Store(env.get("STORE_DIR") or None), log=_log,
-                                       offline=bool(env.get("OFFLINE")))
         patches = list_patches(env.Dir(patch_dir).abspath)
         dest_dir = env.Dir(dest)
-        stamp, _results = prepare_patched_tree(store_tree, pin.tree_hash, patches, dest_dir.abspath, log=_log)
+        stamp, _results = prepare_patched_tree(store_tree, pin.hash, patches, dest_dir.abspath, log=_log)
     provenance = {
-        "llama.cpp": {"rev": pin.rev, "treeHash": pin.tree_hash},
-        "patches": {os.path.basename(p): "sha256-" + file_sha256(p) for p in patches},
+        "llama.cpp": {"rev": pin.rev, "treeHash": pin.hash},
+        "patches": {os.path.basename(p): file_digest(p) for p in patches},
         "patchedTree": stamp,
     }
     env["LLAMA_CPP_PIN"] = pin
@@ -43,4 +38,4 @@ def generate(env):
 
 
 def exists(env):
-    return True
+    return bool(shutil.which("patch"))  # GNU patch applies patches/ (lsone.patching)

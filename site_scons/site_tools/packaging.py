@@ -16,10 +16,11 @@ import SCons.Errors
 from SCons.Script import Action, Builder
 
 from lsone.argsfile import compose_embedded_args, parse_args_text
-from lsone.filefetch import check_free_space
-from lsone.packer import (ARGS_ENTRY, PACKER_ENTRY, build_args, compose_manifest, list_ui_files,
+from lsone.packer import (ARGS_ENTRY, PACKER_ENTRY, UI_DIR, build_args, compose_manifest, list_ui_files,
                           model_entry_name)
 from lsone.standalone import PACKER_MODULES, bundle
+from lsone.store import check_free_space
+from lsone.treehash import HASH_PREFIX, file_digest, hex_digits, iter_tree
 from lsone.zipembed import append_zip, check_gguf
 from scons_errors import reported
 
@@ -40,9 +41,19 @@ def _write_args(target, source, env):
         f.write(text)
 
 
+EXECUTABLE = ""  # the ZIP_NAMES entry of the linked executable
+BUILT_UI = UI_DIR + "/"  # the ZIP_NAMES entry of web_ui's description of a built UI: its files go under ui/
+
+
+def _built_ui_files(node):
+    """(zip name, path, digest, label) of each file of the built UI that node describes."""
+    with open(node.abspath) as f:
+        root = json.load(f)["store"]
+    return [(BUILT_UI + rel, path, file_digest(path), path) for rel, _kind, path in iter_tree(root)]
+
+
 def _zip_embed(target, source, env):
-    """source[0] is the linked executable; the rest are entries named by ZIP_NAMES."""
-    exe = source[0].abspath
+    """Each source is named by ZIP_NAMES: the executable (""), a zip entry, or a built UI ("ui/")."""
     crc_cache_path = os.path.join(os.path.dirname(target[0].abspath), "package", "crc32-by-sha256.json")
     try:
         with open(crc_cache_path) as f:
@@ -50,12 +61,20 @@ def _zip_embed(target, source, env):
     except (OSError, ValueError):
         crc_cache = {}
     entries, inputs, known = {}, {}, {}
-    for name, node in zip(env["ZIP_NAMES"], source[1:]):
+    files = []
+    for name, node in zip(env["ZIP_NAMES"], source):
+        if name == EXECUTABLE:
+            exe_node = node
+        elif name == BUILT_UI:
+            files += _built_ui_files(node)
+        else:  # SCons' content signature is the file's sha256
+            files.append((name, node.abspath, HASH_PREFIX + node.get_csig(), str(node)))
+    exe = exe_node.abspath
+    for name, path, digest, label in files:
         if name.lower().endswith(".gguf"):
             with reported(during_build=True):
-                check_gguf(node.abspath, label=f"model {node}")
-        entries[name] = node.abspath
-        digest = "sha256-" + node.get_csig()  # SCons' content signature is the file's sha256
+                check_gguf(path, label=f"model {label}")
+        entries[name] = path
         inputs[name] = digest
         if digest in crc_cache:
             known[name] = crc_cache[digest]
@@ -63,8 +82,8 @@ def _zip_embed(target, source, env):
         check_free_space(os.path.dirname(target[0].abspath),
                          os.path.getsize(exe) + sum(os.path.getsize(p) for p in entries.values()),
                          f"packaging {target[0]}")
-    entries["manifest.json"] = compose_manifest(env["MANIFEST"], source[0].get_csig(),
-                                                {name: digest[len("sha256-"):] for name, digest in inputs.items()})
+    entries["manifest.json"] = compose_manifest(env["MANIFEST"], exe_node.get_csig(),
+                                                {name: hex_digits(digest) for name, digest in inputs.items()})
     written = append_zip(exe, target[0].abspath, entries, epoch=env["ZIP_EPOCH"], known_crcs=known)
     crc_cache.update({inputs[n]: written[n][2] for n in inputs})
     os.makedirs(os.path.dirname(crc_cache_path), exist_ok=True)
@@ -96,9 +115,12 @@ def model_entry(env, path):
 
 
 def ui_entries(env, ui):
-    """ui=DIR: every file under DIR as ui/<path>; ui=none: nothing."""
+    """ui=DIR: every file under DIR as ui/<path>; a built UI (web_ui's node): its files, named
+    when it has been built; ui=none: nothing."""
     if not ui or ui == "none":
         return [], []
+    if not isinstance(ui, str):
+        return [BUILT_UI], [ui]
     with reported():
         files = list_ui_files(env.Dir(ui).abspath, f"ui={ui}")
     return [name for name, _ in files], [env.File(path) for _, path in files]
@@ -127,8 +149,9 @@ def package(env, program, model=None, user_args=None, ui=None, target="#build/ll
     # Plain content signatures (not content-timestamp): an args file rewritten within the same
     # second must still count as changed; that costs one hash of the model per run.
     pack_env = env.Clone(**overrides)
-    packaged = pack_env.ZipEmbed(target, [program[0], args_file[0], packer[0]] + models + ui_nodes,
-                                 ZIP_NAMES=[ARGS_ENTRY, PACKER_ENTRY] + names + ui_names)
+    # The UI first: SCons walks sources in order, so under -j a UI build starts beside the compiles.
+    packaged = pack_env.ZipEmbed(target, ui_nodes + [program[0], args_file[0], packer[0]] + models,
+                                 ZIP_NAMES=ui_names + [EXECUTABLE, ARGS_ENTRY, PACKER_ENTRY] + names)
     pack_env.NoCache(packaged)  # cheap to redo, and a model would bloat the CacheDir
     return packaged
 
@@ -139,12 +162,44 @@ def generate(env):
     env["BUILDERS"]["ZipEmbed"] = Builder(action=Action(_zip_embed, "$ZIPCOMSTR",
                                                         varlist=["ZIP_NAMES", "ZIP_EPOCH", "MANIFEST"]))
     env.AddMethod(package, "Package")
-    env.AddMethod(lambda env, *a: manifest(*a), "PackageManifest")
-    env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", PACKERCOMSTR="PACK $TARGET", ZIP_EPOCH=315532800, MANIFEST={})
+    env.AddMethod(package_manifest, "PackageManifest")
+    env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", PACKERCOMSTR="PACK $TARGET",
+                   ZIP_EPOCH=zip_epoch(), MANIFEST={})
 
 
 def exists(env):
-    return True
+    return os.path.isfile(env.File("#assets/default.args").abspath)
+
+
+def zip_epoch():
+    """Zip timestamps: SOURCE_DATE_EPOCH when the caller sets it (the one variable read on
+    purpose, as reproducible-builds.org defines it), else a fixed 1980-01-01."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.isdigit() else 315532800
+
+
+def _without_path_spans(flags):
+    """Drop what sits between $( and $): machine paths, kept out of signatures for the same reason."""
+    kept, depth = [], 0
+    for f in flags:
+        depth += (f == "$(") - (f == "$)")
+        if depth == 0 and f != "$)":
+            kept.append(f)
+    return kept
+
+
+def manifest_flags(env):
+    """The flags, minus the paths of this checkout and toolchain (prefix maps, forced includes)."""
+    return {k: _without_path_spans([str(f) for f in env.Flatten(env[k])]) for k in
+            ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
+
+
+def package_manifest(env, provenance):
+    """The manifest of this build; with ui=upstream its toolchain names the Node that built the UI."""
+    toolchain = dict(env["TOOLCHAIN_IDENTITY"])
+    if env.get("UI_NODE_IDENTITY"):
+        toolchain["node"] = env["UI_NODE_IDENTITY"]
+    return manifest(provenance, toolchain, manifest_flags(env))
 
 
 def manifest(provenance, toolchain_identity, flags):
@@ -155,4 +210,4 @@ def manifest(provenance, toolchain_identity, flags):
             tool[role] = {k: v for k, v in toolchain_identity[role].items() if k != "path"}
     flags_text = json.dumps(flags, sort_keys=True)
     return dict(provenance, toolchain=tool,
-                flags={"values": flags, "sha256": "sha256-" + hashlib.sha256(flags_text.encode()).hexdigest()})
+                flags={"values": flags, "sha256": HASH_PREFIX + hashlib.sha256(flags_text.encode()).hexdigest()})

@@ -1,13 +1,18 @@
 """SCons tool: the web UI to embed. ui=upstream builds llama.cpp's own UI from the pinned tree.
 
-The built dist/ is kept in the store under the hash of the UI's source tree, so npm runs
-once per source, not on every clean build. ui=DIR embeds any directory of static files;
-ui=none embeds nothing.
+The upstream UI is built by an action in the graph, so under -j it runs beside the compiles.
+Its result is a store entry keyed by the hash of the UI's source tree: npm runs once per
+source, not on every clean build. The action's target, build/ui/upstream.json, names that
+entry and its content hash; packaging reads the files from there. ui=DIR embeds any
+directory of static files; ui=none embeds nothing.
 """
 
+import json
 import os
 import shutil
 import subprocess
+
+from SCons.Script import Action, Builder
 
 from lsone.errors import InputError
 from lsone.store import Store
@@ -48,17 +53,14 @@ def find_node_tools(search_path):
     return npm
 
 
-def build_upstream_ui(env, source_dir):
-    """The store path of the built UI for this UI source tree, building it if needed."""
-    src_hash = tree_hash(source_dir)
-    store = Store(env.get("STORE_DIR") or None)
-    final = store.path_for(STORE_NAME, src_hash)
-    if os.path.isdir(final):
-        return final
-    if env.get("OFFLINE"):
-        raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
-                         expected=f"{STORE_NAME} for UI sources {src_hash}", fix="build once online, or ui=none")
-    npm = find_node_tools(env["ENV"]["PATH"])
+def upstream_ui_key(source_dir):
+    """What the built UI is stored under: the hash of its source tree."""
+    return tree_hash(source_dir)
+
+
+def build_upstream_ui(store, source_dir, npm, key):
+    """The store path of the built UI, built with npm unless another build got there first."""
+    final = store.path_for(STORE_NAME, key)
     with store.lock(STORE_NAME):
         if os.path.isdir(final):
             return final
@@ -70,24 +72,53 @@ def build_upstream_ui(env, source_dir):
             dist = os.path.join(ui, "dist")
             if not os.path.isfile(os.path.join(dist, "index.html")):
                 raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
-            path = store.insert_output(dist, STORE_NAME, src_hash)
+            path = store.insert_output(dist, STORE_NAME, key)
             _log(f"built UI stored at {path}")
             return path
 
 
+def _built_ui(target, source, env):
+    """The action: make sure the store holds the built UI, then name it in the target."""
+    spec = json.loads(source[0].read())
+    with reported(during_build=True):
+        path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NPM"], spec["key"])
+    with open(path + ".json") as f:
+        content = json.load(f)["hash"]
+    with open(target[0].abspath, "w") as f:
+        json.dump({"store": path, "content": content}, f, sort_keys=True)
+
+
 def ui_directory(env, ui, llama_cpp_dir):
-    """What ui= names: None (no UI), or a directory of static files."""
+    """What ui= names: None (no UI), a directory of static files, or (upstream) the node of the
+    built UI's description, which packaging expands into the UI's files."""
     if not ui or ui == "none":
         return None
     if ui != "upstream":
         return ui
-    with reported():
-        return build_upstream_ui(env, os.path.join(llama_cpp_dir.abspath, UI_SOURCE))
+    source_dir = os.path.join(llama_cpp_dir.abspath, UI_SOURCE)
+    store = Store(env.get("STORE_DIR") or None)
+    key = upstream_ui_key(source_dir)
+    entry = store.path_for(STORE_NAME, key)
+    npm = ""
+    if not os.path.isdir(entry):
+        with reported():  # checked now, so a missing tool fails before any compiling
+            if env.get("OFFLINE"):
+                raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
+                                 expected=f"{STORE_NAME} at {entry}", fix="build once online, or ui=none")
+            npm = find_node_tools(env["ENV"]["PATH"])
+    built = env.UpstreamUi("#build/ui/upstream.json", env.Value(json.dumps({"store": store.root, "key": key})),
+                           UI_SOURCE_DIR=source_dir, UI_NPM=npm)
+    env.NoCache(built)  # it names a store path of this machine
+    if not os.path.isdir(entry):
+        env.AlwaysBuild(built)  # the entry it named was deleted from the store
+    return built[0]
 
 
 def generate(env):
+    env["BUILDERS"]["UpstreamUi"] = Builder(action=Action(_built_ui, "$UICOMSTR"))
+    env.SetDefault(UICOMSTR="UI   $TARGET")
     env.AddMethod(ui_directory, "UiDirectory")
 
 
 def exists(env):
-    return True
+    return bool(shutil.which("npm", path=env["ENV"]["PATH"]))

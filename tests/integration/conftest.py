@@ -30,7 +30,7 @@ def scons_args():
 
 def copy_checkout(root):
     """What a build reads from the checkout, copied; build/ starts empty."""
-    from verify import CHECKOUT_INPUTS
+    from commands.verify import CHECKOUT_INPUTS
 
     os.makedirs(root, exist_ok=True)
     for name in CHECKOUT_INPUTS:

@@ -29,8 +29,8 @@ def test_offline_with_cold_store_lists_the_missing_inputs(tmp_path):
     assert result.returncode != 0
     out = result.stdout
     assert "offline=1: these inputs are not in the store" in out
-    assert "- llama.cpp 0c1e57098bba (sha256-" in out
-    assert "- model gemma-3-270m-q4_k_m.gguf (sha256-a5fd3b62" in out
+    assert "- llama.cpp 0c1e57098bba (sha256:" in out
+    assert "- model gemma-3-270m-q4_k_m.gguf (sha256:a5fd3b62" in out
     assert "- the built web UI (ui=upstream" in out
 
 

@@ -13,18 +13,22 @@ import pytest
 from conftest import REPO
 from lsone.bump import bump, mirrors_for
 from lsone.upstream import GITHUB_ARCHIVE
-from lsone.fetch import fetch_source_tree, fetch_tree_from_mirrors
-from lsone.lockfile import SourcePin, load_sources_lock, write_sources_lock
+from lsone.fetch import fetch_tree
+from lsone.pins import Pin, load_lock, write_lock
 from lsone.store import Store
 from lsone.treehash import tree_hash
 
 PATCHED_FILE = "tools/server/server.cpp"
 
 
+def load_sources_lock(path):
+    return load_lock(path, "sources")
+
+
 @pytest.fixture(scope="module")
 def pinned_tree():
     pin = load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"]
-    return pin, fetch_source_tree(pin, Store(os.environ.get("LSONE_STORE")), log=lambda m: None)
+    return pin, Store(os.environ.get("LSONE_STORE")).realise(pin, log=lambda m: None)
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def workspace(tmp_path, pinned_tree):
     shutil.copy(os.path.join(REPO, "sources.lock"), repo / "sources.lock")
     store = Store(str(tmp_path / "store"))
     os.makedirs(store.root)
-    shutil.copytree(tree, store.path_for(pin.name, pin.tree_hash))
+    shutil.copytree(tree, store.path_for(pin.name, pin.hash))
     return repo, store, tree
 
 
@@ -97,8 +101,8 @@ def test_offset_patch_is_regenerated_and_lock_updated(workspace, http_server):
     assert "`0001-demo.patch`: refreshed (applied with an offset; regenerated)" in report
     assert f"`{PATCHED_FILE} (changed, +2 -0)`" in report and "sources.lock updated" in report
     new_pin = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
-    assert new_pin.tree_hash == tree_hash(store.path_for("llama.cpp", new_pin.tree_hash), new_pin.include)
-    assert new_pin.tree_hash != load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"].tree_hash
+    assert new_pin.hash == tree_hash(store.path_for("llama.cpp", new_pin.hash), new_pin.include)
+    assert new_pin.hash != load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"].hash
     assert f"@@ -{target - 1}," in patch.read_text()  # re-anchored at the new position
 
 
@@ -162,9 +166,9 @@ def test_latest_takes_the_newest_github_release_and_records_its_build_number(wor
     assert code == 0, log
     assert f"latest upstream: GitHub release b9999 (commit {sha})" in log
     pin = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
-    assert pin.rev == sha and pin.extra["buildNumber"] == 9999
+    assert pin.rev == sha and pin.meta["buildNumber"] == 9999
     assert pin.mirrors == [{"type": "url", "url": GITHUB_ARCHIVE.format(ref=sha)}]  # not the API's tarball URL
-    assert pin.tree_hash == tree_hash(store.path_for("llama.cpp", pin.tree_hash), pin.include)
+    assert pin.hash == tree_hash(store.path_for("llama.cpp", pin.hash), pin.include)
     report = (repo / "build" / "bump" / "report.md").read_text()
     assert "resolved to GitHub release b9999" in report and f"`{sha}` (build b9999)" in report
     # Bumping again finds the same release: nothing changes, and the report says so.
@@ -185,18 +189,19 @@ def test_bump_from_older_sdist_to_the_pinned_one(workspace):
     pins = load_sources_lock(str(repo / "sources.lock"))
     current = pins["llama.cpp"]
     older_mirrors, _ = mirrors_for("pip:llama-cpp-python==0.3.35")
-    _path, older_hash, _mirror, facts = fetch_tree_from_mirrors("llama.cpp", older_mirrors, current.include, store,
-                                                                None, log=lambda m: None)
-    pins["llama.cpp"] = SourcePin("llama.cpp", facts["commit"], older_hash, current.include, older_mirrors)
-    write_sources_lock(str(repo / "sources.lock"), pins)
+    _path, older_hash, _mirror, facts = fetch_tree("llama.cpp", older_mirrors, current.include, store,
+                                                   None, log=lambda m: None)
+    pins["llama.cpp"] = Pin("llama.cpp", "tree", older_hash, older_mirrors, include=current.include,
+                            meta={"rev": facts["commit"]})
+    write_lock(str(repo / "sources.lock"), "sources", pins)
     older = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
     code, log = run(repo, "pip:llama-cpp-python==0.3.36", store)
     assert code == 0, log
     pinned = load_sources_lock(os.path.join(REPO, "sources.lock"))["llama.cpp"]
     bumped = load_sources_lock(str(repo / "sources.lock"))["llama.cpp"]
-    assert older.tree_hash != pinned.tree_hash and older.rev != pinned.rev
+    assert older.hash != pinned.hash and older.rev != pinned.rev
     assert "0001-license-note.patch: clean" in log
-    assert (bumped.rev, bumped.tree_hash) == (pinned.rev, pinned.tree_hash)
+    assert (bumped.rev, bumped.hash) == (pinned.rev, pinned.hash)
     assert bumped.mirrors[0]["url"].endswith(pinned.rev + ".tar.gz")
 
 
@@ -209,9 +214,9 @@ def test_the_build_number_reaches_version_and_system_fingerprint(tiny_model, tmp
     lock = os.path.join(checkout, "sources.lock")
     pins = load_sources_lock(lock)
     pin = pins["llama.cpp"]
-    pins["llama.cpp"] = SourcePin(pin.name, pin.rev, pin.tree_hash, pin.include, pin.mirrors,
-                                  dict(pin.extra, buildNumber=4242))
-    write_sources_lock(lock, pins)
+    pins["llama.cpp"] = Pin(pin.name, "tree", pin.hash, pin.mirrors, include=pin.include,
+                            meta=dict(pin.meta, buildNumber=4242))
+    write_lock(lock, "sources", pins)
     run_scons("ui=none", cwd=checkout)
     exe = os.path.join(checkout, "build", "llama-server-one")
     version = subprocess.run([exe, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
@@ -239,4 +244,4 @@ def test_scons_bump_latest_says_what_it_resolved(workspace, http_server, tmp_pat
     assert f"[bump] latest upstream: GitHub release b10001 (commit {sha})" in out
     assert "[bump] report: " + os.path.join(checkout, "build", "bump", "report.md") in out
     pin = load_sources_lock(os.path.join(checkout, "sources.lock"))["llama.cpp"]
-    assert (pin.rev, pin.extra["buildNumber"]) == (sha, 10001)
+    assert (pin.rev, pin.meta["buildNumber"]) == (sha, 10001)

@@ -56,7 +56,7 @@ def test_fresh_checkout_with_warm_cache_runs_no_compiler(warm_cache, tmp_path):
         manifest = json.loads(zf.read("manifest.json"))
     sys.path.insert(0, os.path.join(checkout, "site_scons"))
     from lsone.treehash import file_sha256
-    assert manifest["patches"]["0001-server-main-layered-args.patch"] == "sha256-" + file_sha256(patch)
+    assert manifest["patches"]["0001-server-main-layered-args.patch"] == "sha256:" + file_sha256(patch)
 
     # The embedded .args is written by a function action, signed by its own bytecode only: a change
     # in the code it calls (lsone/argsfile.py) must still rewrite it, not leave (or retrieve) the old one.

@@ -17,14 +17,14 @@ from integration.test_packaging import get_json, start, stop, wait_health
 def test_add_model_writes_a_verified_entry(tiny_model, tmp_path, http_server):
     repo = tmp_path / "repo"
     shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns("build", ".git", "__pycache__"))
-    (repo / "models.lock").write_text('{"version": 1, "models": {}}\n')
+    (repo / "models.lock").write_text('{"version": 2, "models": {}}\n')
     http_server.routes["/tiny-random-llama.gguf"] = open(tiny_model, "rb").read()
     out = run_scons("add-model", f"url={http_server.url}/tiny-random-llama.gguf", "license=MIT",
                     cwd=str(repo)).stdout
     entry = json.loads((repo / "models.lock").read_text())["models"]["tiny-random-llama.gguf"]
-    assert entry["gguf"] == {"architecture": "llama", "quantization": "F32", "parameters": 115520,
+    assert entry["meta"]["gguf"] == {"architecture": "llama", "quantization": "F32", "parameters": 115520,
                              "contextLength": 256}, out
-    assert entry["size"] == os.path.getsize(tiny_model) and entry["license"] == "MIT"
+    assert entry["size"] == os.path.getsize(tiny_model) and entry["meta"]["license"] == "MIT"
     assert entry["mirrors"] == [{"type": "url", "url": f"{http_server.url}/tiny-random-llama.gguf"}]
     out = run_scons("verify-store", cwd=str(repo)).stdout
     assert "ok  " in out and "tiny-random-llama.gguf" in out and " 0 problem(s)" in out
@@ -43,7 +43,7 @@ def test_gemma_from_models_lock_answers_a_chat(tmp_path):
     with zipfile.ZipFile(exe) as zf:
         manifest = json.loads(zf.read("manifest.json"))
     assert manifest["entries"]["gemma-3-270m-q4_k_m.gguf"] == \
-        "sha256-a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+        "sha256:a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
     port = free_port()
     proc = start(exe, ["-t", "2"], adjacent=f"--port {port}\n")
     try:

@@ -52,7 +52,7 @@ def test_pack_py_writes_exactly_what_the_build_writes(builds):
     with zipfile.ZipFile(home / "full") as zf:  # the manifest names what is inside
         manifest = json.loads(zf.read("manifest.json"))
         assert zf.read("pack.py") == (home / "pack.py").read_bytes()
-    assert manifest["entries"]["pack.py"].startswith("sha256-")
+    assert manifest["entries"]["pack.py"].startswith("sha256:")
     with zipfile.ZipFile(home / "repacked") as zf:
         assert args.read_bytes().rstrip(b"\n") in zf.read(".args")
     assert "model tiny-random-llama.gguf" in manifest["summary"]

@@ -139,7 +139,7 @@ def test_ui_manifest_and_model_facts_are_served(packaged):
         assert get_raw(port, "/assets/missing.js")[0] == 404
         props = get_json(port, "/props")["llama_server_one"]
         assert props["llama.cpp"]["rev"] == "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
-        assert props["entries"]["tiny-random-llama.gguf"].startswith("sha256-")
+        assert props["entries"]["tiny-random-llama.gguf"].startswith("sha256:")
         meta = get_json(port, "/v1/models")["data"][0]["meta"]
         assert meta["general"]["general.name"] == "tiny-random-llama"
         assert meta["general"]["general.architecture"] == "llama"
@@ -182,7 +182,7 @@ def test_zip_is_listed_and_aligned(packaged):
     assert "-m\n/zip/tiny-random-llama.gguf" in args and "--host 127.0.0.1" in args
     assert manifest["llama.cpp"]["rev"].startswith("0c1e5709")
     assert set(manifest["patches"]) == {p for p in os.listdir(os.path.join(REPO, "patches")) if p.endswith(".patch")}
-    assert manifest["entries"]["tiny-random-llama.gguf"].startswith("sha256-")
+    assert manifest["entries"]["tiny-random-llama.gguf"].startswith("sha256:")
     assert REPO not in json.dumps(manifest)
     if shutil.which("unzip"):
         listing = subprocess.run(["unzip", "-l", str(packaged)], stdout=subprocess.PIPE, text=True).stdout

@@ -11,9 +11,9 @@ import zipfile
 
 import pytest
 
-from lsone.cosmocc import (EXECUTABLES, REQUIRED_FILES, ToolchainPin, available_locally, load_toolchains_lock,
-                           resolve_cosmocc)
+from lsone.cosmocc import EXECUTABLES, REQUIRED_FILES, available_locally, load_pin, resolve_cosmocc
 from lsone.errors import InputError
+from lsone.pins import Pin
 from lsone.store import Store
 from lsone.zipembed import GGUF_ALIGN, append_zip
 
@@ -36,9 +36,9 @@ def standin_archive():
 
 
 def pin_for(data, urls):
-    return ToolchainPin("cosmocc", {"version": "4.0.2", "file": "cosmocc-4.0.2.zip",
-                                    "sha256": "sha256-" + hashlib.sha256(data).hexdigest(), "size": len(data),
-                                    "mirrors": [{"type": "url", "url": u} for u in urls]})
+    return Pin("cosmocc", "file", "sha256:" + hashlib.sha256(data).hexdigest(),
+               [{"type": "url", "url": u} for u in urls], size=len(data), file="cosmocc-4.0.2.zip",
+               meta={"version": "4.0.2"})
 
 
 def quiet(_message):
@@ -46,9 +46,9 @@ def quiet(_message):
 
 
 def test_the_lock_pins_4_0_2_with_both_public_mirrors():
-    pin = load_toolchains_lock(os.path.join(REPO, "toolchains.lock"))["cosmocc"]
+    pin = load_pin(os.path.join(REPO, "toolchains.lock"))
     assert pin.version == "4.0.2" and pin.size == 441763966
-    assert pin.sha256 == "sha256-85b8c37a406d862e656ad4ec14be9f6ce474c1b436b9615e91a55208aced3f44"
+    assert pin.hash == "sha256:85b8c37a406d862e656ad4ec14be9f6ce474c1b436b9615e91a55208aced3f44"
     assert pin.mirror_urls() == ["https://github.com/jart/cosmopolitan/releases/download/4.0.2/cosmocc-4.0.2.zip",
                                  "https://cosmo.zip/pub/cosmocc/cosmocc-4.0.2.zip"]
 
@@ -63,7 +63,7 @@ def test_fetched_archive_is_verified_unpacked_and_stored(tmp_path, http_server):
     assert os.access(toolchain.tool("cosmoc++"), os.X_OK)
     assert not os.access(os.path.join(toolchain.root, "bin", "ape-m1.c"), os.X_OK)
     assert os.readlink(toolchain.tool("x86_64-unknown-cosmo-ar")) == "x86_64-linux-cosmo-gcc"
-    assert toolchain.identity["archive"] == pin.sha256 and toolchain.identity["treeHash"].startswith("sha256-")
+    assert toolchain.identity["archive"] == pin.hash and toolchain.identity["treeHash"].startswith("sha256:")
     assert "root" not in json.dumps(toolchain.identity) and str(tmp_path) not in json.dumps(toolchain.identity)
     assert available_locally("", pin, store)
     assert store.verify(log=quiet) == []
@@ -82,7 +82,7 @@ def test_wrong_hash_is_refused_and_nothing_enters_the_store(tmp_path, http_serve
     pin = pin_for(data, [http_server.url + "/cosmocc-4.0.2.zip"])
     with pytest.raises(InputError) as e:
         resolve_cosmocc("", pin, store, log=quiet)
-    assert pin.sha256 in str(e.value) and "cosmocc=" in str(e.value)
+    assert pin.hash in str(e.value) and "cosmocc=" in str(e.value)
     assert [n for n in os.listdir(store.root) if not n.startswith(".")] == []
 
 
@@ -113,7 +113,7 @@ def test_local_archive_is_checked_by_sha256(tmp_path):
     bad.write_bytes(bytes(tampered))
     with pytest.raises(InputError) as e:
         resolve_cosmocc(str(bad), pin, store, log=quiet)
-    assert f"cosmocc={bad}" in str(e.value) and pin.sha256 in str(e.value) and "found:    sha256-" in str(e.value)
+    assert f"cosmocc={bad}" in str(e.value) and pin.hash in str(e.value) and "found:    sha256:" in str(e.value)
     truncated = tmp_path / "truncated.zip"
     truncated.write_bytes(data[:100])
     with pytest.raises(InputError, match="100 bytes .shorter: an interrupted download"):
@@ -121,7 +121,7 @@ def test_local_archive_is_checked_by_sha256(tmp_path):
     good = tmp_path / "cosmocc-4.0.2.zip"
     good.write_bytes(data)
     toolchain = resolve_cosmocc(str(good), pin, store, log=quiet)
-    assert toolchain.root.startswith(store.root) and toolchain.identity["archive"] == pin.sha256
+    assert toolchain.root.startswith(store.root) and toolchain.identity["archive"] == pin.hash
     assert available_locally("", pin, store)  # later builds need no cosmocc= any more
 
 
@@ -144,7 +144,7 @@ def test_directory_is_checked_for_the_layout_and_its_tree_hash_recorded(tmp_path
     logged = []
     first = resolve_cosmocc(str(root), pin, store, log=logged.append)
     again = resolve_cosmocc(str(root), pin, store, log=logged.append)
-    assert first.identity == again.identity and first.identity["treeHash"].startswith("sha256-")
+    assert first.identity == again.identity and first.identity["treeHash"].startswith("sha256:")
     assert sum("hashing the toolchain directory" in m for m in logged) == 1  # cached by size and mtime
     (root / "bin" / "ape-m1.c").write_text("changed\n")
     assert resolve_cosmocc(str(root), pin, store, log=quiet).identity["treeHash"] != first.identity["treeHash"]
@@ -204,14 +204,13 @@ def test_an_ape_is_started_through_sh(tmp_path):
 
 
 def test_a_broken_lock_is_named_not_a_traceback(tmp_path):
-    from lsone.cosmocc import load_pin
     lock = tmp_path / "toolchains.lock"
-    lock.write_text(json.dumps({"version": 1, "toolchains": {"other": {"version": "1", "file": "o.zip",
-                                "sha256": "sha256-" + "0" * 64, "size": 1, "mirrors": [{"type": "url", "url": "x"}]}}}))
+    lock.write_text(json.dumps({"version": 2, "toolchains": {"other": {"kind": "file", "file": "o.zip",
+                                "hash": "sha256:" + "0" * 64, "size": 1, "mirrors": [{"type": "url", "url": "x"}]}}}))
     with pytest.raises(InputError, match="no 'cosmocc' entry"):
         load_pin(str(lock))
-    lock.write_text(json.dumps({"version": 1, "toolchains": {"cosmocc": {"version": "4", "file": "c.zip",
-                                "sha256": "sha256-x", "size": "big", "mirrors": []}}}))
+    lock.write_text(json.dumps({"version": 2, "toolchains": {"cosmocc": {"kind": "file", "file": "c.zip",
+                                "hash": "sha256:" + "0" * 64, "size": "big", "mirrors": []}}}))
     with pytest.raises(InputError, match="integer size"):
         load_pin(str(lock))
 

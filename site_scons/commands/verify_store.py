@@ -1,0 +1,13 @@
+"""`scons verify-store`: re-hash every store entry against the hash recorded beside it."""
+
+from commands import logger
+from lsone.store import Store
+
+
+def run(env, repo, arguments):
+    store, log = Store(env["store"]), logger("verify-store")
+    problems = store.verify(log=log)
+    for p in problems:
+        log(f"CORRUPT {p}")
+    log(f"{len(problems)} problem(s) in {store.root}" + ("; delete those entries to re-fetch them" if problems else ""))
+    return 1 if problems else 0

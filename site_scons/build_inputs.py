@@ -11,7 +11,8 @@ import SCons.Errors
 
 from lsone.cosmocc import available_locally, resolve_cosmocc
 from lsone.models import FETCH_FIX, load_models_lock, resolve_model
-from lsone.pins import Pin, load_pin
+from lsone.node import pinned_node, platform_pin, user_node
+from lsone.pins import Pin, load_lock, load_pin
 from lsone.store import Store
 from scons_errors import reported
 
@@ -19,12 +20,13 @@ from scons_errors import reported
 class Inputs:
     """What the rest of the recipe builds from: paths in the store (or the user's own files)."""
 
-    def __init__(self, toolchain, llama_cpp_pin, llama_cpp_tree, model, cosmocc):
+    def __init__(self, toolchain, llama_cpp_pin, llama_cpp_tree, model, cosmocc, node):
         self.toolchain = toolchain            # "host" or "cosmocc"
         self.llama_cpp_pin = llama_cpp_pin
         self.llama_cpp_tree = llama_cpp_tree  # verified, unpatched
         self.model = model                    # a .gguf path, or None
         self.cosmocc = cosmocc                # a lsone.cosmocc.Toolchain, or None
+        self.node = node                      # a lsone.node.Node (ui=upstream), or None
 
 
 def _log(tag):
@@ -65,9 +67,9 @@ def _check_cosmocc_paths(top, store, request):
                                      "  fix: point store= at a path without spaces")
 
 
-def needed_pins(env, repo, toolchain, cosmocc_pin):
-    """({role: Pin} of what this build fetches, the path of model=PATH or None).
-    model=PATH and cosmocc=PATH are the user's own files, not pins."""
+def needed_pins(env, repo, toolchain, tools):
+    """({role: Pin} of what this build fetches, the path of model=PATH or None). model=PATH,
+    cosmocc=PATH and node=PATH are the user's own files, not pins."""
     pins, own_model = {"llama.cpp": load_pin(_lock(repo, "sources.lock"), "sources", "llama.cpp")}, None
     if env["model"]:
         model = resolve_model(env["model"], load_models_lock(_lock(repo, "models.lock")))
@@ -76,7 +78,9 @@ def needed_pins(env, repo, toolchain, cosmocc_pin):
         else:
             own_model = model
     if toolchain == "cosmocc" and not env["cosmocc"]:
-        pins["cosmocc"] = cosmocc_pin
+        pins["cosmocc"] = tools["cosmocc"]
+    if env["ui"] == "upstream" and not env["node"]:
+        pins["node"] = platform_pin(tools)
     return pins, own_model
 
 
@@ -98,9 +102,10 @@ def realise(env, repo):
     store = Store(env["store"])
     offline = bool(env["offline"])
     with reported():
-        cosmocc_pin = load_pin(_lock(repo, "toolchains.lock"), "toolchains", "cosmocc")
-        toolchain = choose_toolchain(env, cosmocc_pin, store)
-        pins, model = needed_pins(env, repo, toolchain, cosmocc_pin)
+        tools = load_lock(_lock(repo, "toolchains.lock"), "toolchains")
+        tools["cosmocc"] = load_pin(_lock(repo, "toolchains.lock"), "toolchains", "cosmocc")  # or a named error
+        toolchain = choose_toolchain(env, tools["cosmocc"], store)
+        pins, model = needed_pins(env, repo, toolchain, tools)
         if offline:
             audit_offline(store, pins, env["ui"])
         tree = store.realise(pins["llama.cpp"], offline, _log("llama.cpp"))
@@ -109,5 +114,9 @@ def realise(env, repo):
         cosmocc = None
         if toolchain == "cosmocc":
             _check_cosmocc_paths(os.path.abspath(repo), store, env["cosmocc"])
-            cosmocc = resolve_cosmocc(env["cosmocc"], cosmocc_pin, store, offline, _log("cosmocc"))
-    return Inputs(toolchain, pins["llama.cpp"], tree, model, cosmocc)
+            cosmocc = resolve_cosmocc(env["cosmocc"], tools["cosmocc"], store, offline, _log("cosmocc"))
+        node = None
+        if env["ui"] == "upstream":
+            node = user_node(env["node"], store, _log("node")) if env["node"] else \
+                pinned_node(pins["node"], store, offline, _log("node"))
+    return Inputs(toolchain, pins["llama.cpp"], tree, model, cosmocc, node)

@@ -27,6 +27,8 @@ def declare_variables(args):
         ("store", "content-addressed store for fetched inputs (kept by scons -c)", default_store_root()),
         ("cache_dir", "SCons CacheDir for built objects; empty disables it", ""),
         BoolVariable("offline", "forbid all network access; inputs must already be in the store", False),
+        ("node", "ui=upstream: the node executable that builds the UI (npm beside it); empty uses the "
+                 "Node.js pinned in toolchains.lock, fetched into the store", ""),
         ("cc", "host C compiler (name or path); empty means auto-detect", ""),
         ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),

@@ -7,13 +7,13 @@ It comes from one of three places, checked in this order:
 The unpacked tree is stored under the archive's hash, with its own tree hash beside it.
 """
 
-import hashlib
 import json
 import os
 
 from .errors import InputError
 from .pins import load_pin as _load_pin
-from .treehash import file_digest, iter_tree, tree_hash
+from .store import cached_digest
+from .treehash import file_digest, tree_hash
 
 # What the build runs, what the 4.0.2 driver scripts (cosmocc, cosmoar) run in turn, and what
 # GCC reads for -fopenmp; a directory without them is not a cosmocc, or a partial unpack that
@@ -61,44 +61,6 @@ def check_layout(root, origin):
                          found=os.path.abspath(root), fix="move or link it to a path without spaces")
 
 
-def _stat_line(rel, path):
-    st = os.lstat(path)
-    return f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\n"
-
-
-def _fingerprint(path):
-    """Cheap stand-in for content: paths, modes, sizes and mtimes (of a file, or of a tree's entries)."""
-    digest = hashlib.sha256()
-    if os.path.isdir(path):
-        for rel, _kind, entry in iter_tree(path):
-            digest.update(_stat_line(rel, entry).encode())
-    else:
-        digest.update(_stat_line("", path).encode())
-    return digest.hexdigest()
-
-
-def cached_digest(path, cache_dir, compute, log, what):
-    """compute(path), remembered under cache_dir until the path's fingerprint changes."""
-    os.makedirs(cache_dir, exist_ok=True)
-    key = "sha256:\0" + os.path.abspath(path)  # the notation is part of the key: older entries say sha256-
-    cache = os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
-    fingerprint = _fingerprint(path)
-    try:
-        with open(cache) as f:
-            saved = json.load(f)
-        if saved.get("fingerprint") == fingerprint:
-            return saved["digest"]
-    except (OSError, ValueError, KeyError):
-        pass
-    log(f"hashing {what} {path} (once; again only when a file changes)")
-    digest = compute(path)
-    tmp = f"{cache}.{os.getpid()}.tmp"  # concurrent builds each write their own, then rename
-    with open(tmp, "w") as f:
-        json.dump({"fingerprint": fingerprint, "digest": digest}, f)
-    os.replace(tmp, cache)
-    return digest
-
-
 def _stored_tree_identity(pin, path):
     try:
         with open(path + ".json") as f:
@@ -111,7 +73,7 @@ def _stored_tree_identity(pin, path):
 
 def _pinned(pin, store, offline, log, local=None):
     check = lambda tree: check_layout(tree, f"{pin.label} ({pin.file})")  # noqa: E731
-    root = store.realise_unpacked(pin, offline, log, check=check, local=local, fix=unavailable_fix(pin))
+    root = store.realise_unpacked(pin, offline, log, prepare=check, local=local, fix=unavailable_fix(pin))
     return Toolchain(root, _stored_tree_identity(pin, root))
 
 

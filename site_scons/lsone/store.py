@@ -7,6 +7,7 @@ reader never sees a partial or unverified entry. `scons -c` never touches it.
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 from .archive import extract_tree
 from .errors import InputError
 from .fetch import fetch_file, fetch_tree
-from .treehash import file_digest, hex_digits, tree_hash
+from .treehash import file_digest, hex_digits, iter_tree, tree_hash
 
 APP_NAME = "llama-server-one"
 DISK_MARGIN = 64 << 20
@@ -42,6 +43,44 @@ def _entry_name(name, content_hash):
     digits = hex_digits(content_hash)
     safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in name)
     return f"{digits[:32]}-{safe}"
+
+
+def _stat_line(rel, path):
+    st = os.lstat(path)
+    return f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\n"
+
+
+def _fingerprint(path):
+    """Cheap stand-in for content: paths, modes, sizes and mtimes (of a file, or of a tree's entries)."""
+    digest = hashlib.sha256()
+    if os.path.isdir(path):
+        for rel, _kind, entry in iter_tree(path):
+            digest.update(_stat_line(rel, entry).encode())
+    else:
+        digest.update(_stat_line("", path).encode())
+    return digest.hexdigest()
+
+
+def cached_digest(path, cache_dir, compute, log, what):
+    """compute(path), remembered under cache_dir until the path's fingerprint changes."""
+    os.makedirs(cache_dir, exist_ok=True)
+    key = "sha256:\0" + os.path.abspath(path)  # the notation is part of the key: older entries say sha256-
+    cache = os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+    fingerprint = _fingerprint(path)
+    try:
+        with open(cache) as f:
+            saved = json.load(f)
+        if saved.get("fingerprint") == fingerprint:
+            return saved["digest"]
+    except (OSError, ValueError, KeyError):
+        pass
+    log(f"hashing {what} {path} (once; again only when a file changes)")
+    digest = compute(path)
+    tmp = f"{cache}.{os.getpid()}.tmp"  # concurrent builds each write their own, then rename
+    with open(tmp, "w") as f:
+        json.dump({"fingerprint": fingerprint, "digest": digest}, f)
+    os.replace(tmp, cache)
+    return digest
 
 
 def make_read_only(root):
@@ -99,9 +138,10 @@ class Store:
         """Where an archive pin (a toolchain) is unpacked: input-addressed by the archive's hash."""
         return self.path_for(f"{pin.name}-{pin.version}", pin.hash)
 
-    def realise_unpacked(self, pin, offline=False, log=print, check=None, local=None,
+    def realise_unpacked(self, pin, offline=False, log=print, prepare=None, local=None,
                          fix="run once with network access, or point store= at a warm store"):
-        """The unpacked tree of an archive pin; check(tree) vets the layout before it is stored."""
+        """The unpacked tree of an archive pin; prepare(tree) vets (and may fix up) its layout
+        before it is stored."""
         final = self.unpacked_path(pin)
         if os.path.isdir(final):
             return final
@@ -113,8 +153,8 @@ class Store:
                     tree = os.path.join(work, "tree")
                     log(f"unpacking {os.path.basename(archive)}")
                     count = extract_tree(archive, tree, strip_top=False)
-                    if check:
-                        check(tree)
+                    if prepare:
+                        prepare(tree)
                     self.insert_output(tree, f"{pin.name}-{pin.version}", pin.hash)
                     log(f"{pin.label}: {count} files stored at {final}")
         return final

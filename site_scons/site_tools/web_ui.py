@@ -1,12 +1,14 @@
 """SCons tool: the web UI to embed. ui=upstream builds llama.cpp's own UI from the pinned tree.
 
-The upstream UI is built by an action in the graph, so under -j it runs beside the compiles.
-Its result is a store entry keyed by the hash of the UI's source tree: npm runs once per
-source, not on every clean build. The action's target, build/ui/upstream.json, names that
+The upstream UI is built by an action in the graph, so under -j it runs beside the compiles,
+with the Node.js the inputs step provided (the pinned one, or node=PATH) in UI_NODE. Its
+result is a store entry keyed by the hash of the UI's source tree and that Node's identity:
+npm runs once per source and Node, not on every clean build. The action's target, build/ui/upstream.json, names that
 entry and its content hash; packaging reads the files from there. ui=DIR embeds any
 directory of static files; ui=none embeds nothing.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,10 +29,13 @@ def _log(message):
     print(f"[ui] {message}", flush=True)
 
 
-def _run(cmd, cwd, what):
-    """Run npm with the caller's environment (its registry settings and certificates), echoing output."""
-    _log(f"{what}: {' '.join(cmd)}")
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _run(node, args, cwd, what):
+    """Run npm with the caller's environment (its registry settings and certificates), echoing
+    output; node's own directory comes first on PATH, for the scripts npm runs."""
+    cmd = node.npm(*args)
+    _log(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
+    env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail = []
     for line in proc.stdout:
         tail = (tail + [line.rstrip()])[-15:]
@@ -41,24 +46,13 @@ def _run(cmd, cwd, what):
                          fix="check the npm registry is reachable, or build without the UI: scons ui=none")
 
 
-def find_node_tools(search_path):
-    """npm's path, after checking node is there too; a clear error otherwise."""
-    npm, node = shutil.which("npm", path=search_path), shutil.which("node", path=search_path)
-    if not (npm and node):
-        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if not p)
-        raise InputError("ui=upstream", "building llama.cpp's web UI needs Node.js and npm",
-                         expected=f"node and npm on the build's PATH ({search_path})", found=f"no {missing}",
-                         fix="install them (Debian/Ubuntu: sudo apt-get install nodejs npm; or https://nodejs.org), "
-                             "or build without a UI: scons ui=none (or ui=DIR for your own static files)")
-    return npm
+def upstream_ui_key(source_dir, node_identity):
+    """What the built UI is stored under: the hash of its source tree and of the Node that builds it."""
+    text = json.dumps({"source": tree_hash(source_dir), "node": node_identity}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def upstream_ui_key(source_dir):
-    """What the built UI is stored under: the hash of its source tree."""
-    return tree_hash(source_dir)
-
-
-def build_upstream_ui(store, source_dir, npm, key):
+def build_upstream_ui(store, source_dir, node, key):
     """The store path of the built UI, built with npm unless another build got there first."""
     final = store.path_for(STORE_NAME, key)
     with store.lock(STORE_NAME):
@@ -67,8 +61,8 @@ def build_upstream_ui(store, source_dir, npm, key):
         with store.staging(STORE_NAME) as work:
             ui = os.path.join(work, "ui")
             shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
-            _run([npm, "ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
-            _run([npm, "run", "build"], ui, "npm run build")
+            _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
+            _run(node, ["run", "build"], ui, "npm run build")
             dist = os.path.join(ui, "dist")
             if not os.path.isfile(os.path.join(dist, "index.html")):
                 raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
@@ -81,7 +75,7 @@ def _built_ui(target, source, env):
     """The action: make sure the store holds the built UI, then name it in the target."""
     spec = json.loads(source[0].read())
     with reported(during_build=True):
-        path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NPM"], spec["key"])
+        path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NODE"], spec["key"])
     with open(path + ".json") as f:
         content = json.load(f)["hash"]
     with open(target[0].abspath, "w") as f:
@@ -97,17 +91,16 @@ def ui_directory(env, ui, llama_cpp_dir):
         return ui
     source_dir = os.path.join(llama_cpp_dir.abspath, UI_SOURCE)
     store = Store(env.get("STORE_DIR") or None)
-    key = upstream_ui_key(source_dir)
+    node = env["UI_NODE"]
+    env["UI_NODE_IDENTITY"] = node.identity  # for the manifest: which Node built the UI
+    key = upstream_ui_key(source_dir, node.identity)
     entry = store.path_for(STORE_NAME, key)
-    npm = ""
-    if not os.path.isdir(entry):
-        with reported():  # checked now, so a missing tool fails before any compiling
-            if env.get("OFFLINE"):
-                raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
-                                 expected=f"{STORE_NAME} at {entry}", fix="build once online, or ui=none")
-            npm = find_node_tools(env["ENV"]["PATH"])
+    if not os.path.isdir(entry) and env.get("OFFLINE"):
+        with reported():  # said now, before any compiling
+            raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
+                             expected=f"{STORE_NAME} at {entry}", fix="build once online, or ui=none")
     built = env.UpstreamUi("#build/ui/upstream.json", env.Value(json.dumps({"store": store.root, "key": key})),
-                           UI_SOURCE_DIR=source_dir, UI_NPM=npm)
+                           UI_SOURCE_DIR=source_dir)
     env.NoCache(built)  # it names a store path of this machine
     if not os.path.isdir(entry):
         env.AlwaysBuild(built)  # the entry it named was deleted from the store
@@ -121,4 +114,5 @@ def generate(env):
 
 
 def exists(env):
-    return bool(shutil.which("npm", path=env["ENV"]["PATH"]))
+    node = env.get("UI_NODE")
+    return bool(node) and os.access(node.node, os.X_OK) and os.path.isfile(node.npm_cli)

@@ -19,8 +19,8 @@ def test_unknown_variable_lists_known_ones():
     result = run_scons("toolchian=host", check=False)
     assert result.returncode != 0
     assert "unknown variable(s): toolchian" in result.stdout
-    assert ("known variables: args, cache_dir, cache_limit, cc, cosmocc, cpu, cxx, fuzz_time, github_api, license, llama_cpp, model, "
-            "offline, store, toolchain, ui, url, verbose") in result.stdout
+    assert ("known variables: args, cache_dir, cache_limit, cc, cosmocc, cpu, cxx, fuzz_time, github_api, license, "
+            "llama_cpp, model, node, offline, store, toolchain, ui, url, verbose") in result.stdout
 
 
 def test_offline_with_cold_store_lists_the_missing_inputs(tmp_path):

@@ -65,15 +65,16 @@ def test_clean_keeps_the_store(server_binary):
     assert sorted(os.listdir(store_root)) == entries
 
 
+# --cache-disable: a warm CacheDir would answer "Retrieved from cache" instead of showing the commands.
 def test_cpu_portable_targets_the_baseline_isa(server_binary):
-    out = run_scons("-n", "verbose=1", "cpu=portable").stdout
+    out = run_scons("-n", "--cache-disable", "verbose=1", "cpu=portable").stdout
     cpu_lines = [line for line in out.splitlines() if "ggml/src/ggml-cpu/ops.cpp" in line and " -c " in line]
     assert cpu_lines and all("-march=x86-64" in line or "-march=armv8-a" in line for line in cpu_lines)
     assert "-march=native" not in out
 
 
 def test_cpu_performant_targets_v3_and_auto_means_native_on_host(server_binary):
-    out = run_scons("-n", "verbose=1", "cpu=performant").stdout
+    out = run_scons("-n", "--cache-disable", "verbose=1", "cpu=performant").stdout
     cpu_lines = [line for line in out.splitlines() if "ggml/src/ggml-cpu/ops.cpp" in line and " -c " in line]
     assert cpu_lines and all("-march=x86-64-v3" in line or "-march=armv8.2-a" in line for line in cpu_lines)
     assert run_scons("-n", "cpu=auto").stdout.count("CXX") == 0  # the default build, already up to date

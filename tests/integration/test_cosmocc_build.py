@@ -207,10 +207,10 @@ def test_dry_run_prints_the_whole_plan(tmp_path):
 
 
 def test_cpu_levels(cosmo_build, standin, checkout):
-    result = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=performant",
+    result = run_scons("-n", "--cache-disable", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=performant",
                        cwd=checkout)
     assert "-Xx86_64-march=x86-64-v3 -Xaarch64-march=armv8.2-a" in result.stdout
-    portable = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=portable",
+    portable = run_scons("-n", "--cache-disable", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "verbose=1", "cpu=portable",
                          cwd=checkout).stdout
     assert "cosmoar rcsD build/cosmocc/lib/libggml-cpu.a" in portable and "-linux-cosmo-ld" not in portable
     refused = run_scons("-n", "toolchain=cosmocc", f"cosmocc={standin}", "ui=none", "cpu=native", check=False,

@@ -56,21 +56,6 @@ def reject_unknown(vars):
             "  see `scons -h` for their meaning and defaults")
 
 
-def resolve_cpu(cpu, toolchain, requested_toolchain):
-    if cpu == "auto":
-        return "multi" if toolchain == "cosmocc" else "native"
-    if cpu == "native" and toolchain == "cosmocc":
-        chosen = "" if requested_toolchain == "cosmocc" else " (which toolchain=auto chose)"
-        raise SCons.Errors.UserError(
-            f"cpu=native: refused with toolchain=cosmocc{chosen}. The executable runs on other machines, "
-            "and cosmocc compiles for two architectures at once, so there is no single native CPU.\n"
-            "  fix: cpu=multi (every level, the best chosen at startup), cpu=portable (x86-64 baseline, "
-            "K8-level / ARMv8.0, runs everywhere) or cpu=performant "
-            "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)" +
-            ("" if requested_toolchain == "cosmocc" else "; or toolchain=host for a native build"))
-    return cpu
-
-
 def quiet_output(env):
     """Short progress lines unless verbose=1."""
     if env["verbose"]:

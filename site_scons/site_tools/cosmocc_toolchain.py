@@ -14,10 +14,11 @@ import os
 import tempfile
 
 import SCons.Builder
-import SCons.Errors
 import SCons.Tool
 
-from compile_flags import CPU_LEVELS, identity_nodes, release_flags
+from compile_flags import identity_nodes, release_flags
+from lsone.cpulevels import cpu_flags
+from scons_errors import reported
 from lsone.cosmocc import REQUIRED_FILES
 
 ARCHES = ("x86_64", "aarch64")
@@ -58,14 +59,10 @@ def _add_emitters(env):
     env.Append(LIBEMITTER=[_library_emitter], PROGEMITTER=[_program_emitter])
 
 
-def cpu_flags(cpu):
+def fat_cpu_flags(cpu):
     """Each architecture's level through the fat driver's -X<arch> prefix, e.g. -Xx86_64-march=x86-64-v3."""
-    if cpu == "multi":  # the levels bring their own flags; this baseline is for what runs before choosing
-        cpu = "portable"
-    if cpu not in CPU_LEVELS:
-        raise SCons.Errors.UserError(f"cpu={cpu}: not available with toolchain=cosmocc; "
-                                     f"use one of {', '.join(sorted(CPU_LEVELS))}")
-    return [f"-X{arch}{flag}" for arch in ARCHES for flag in CPU_LEVELS[cpu][arch]]
+    with reported():
+        return [f"-X{arch}{flag}" for arch in ARCHES for flag in cpu_flags(cpu, arch)]
 
 
 def generate(env):
@@ -91,7 +88,7 @@ def generate(env):
                   mapped_dirs=[toolchain.root])
     env.Replace(
         FORCED_INCLUDES=[compat],
-        CPU_FLAGS=cpu_flags(cpu),
+        CPU_FLAGS=fat_cpu_flags(cpu),
         # cosmocc ships LLVM's libomp; llamafile builds llama.cpp with -fopenmp under cosmocc 4.0.2.
         OPENMP_FLAGS=["-fopenmp"], OPENMP_DEFINES=["GGML_USE_OPENMP"],
         LINKFLAGS=["-fopenmp"],

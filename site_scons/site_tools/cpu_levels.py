@@ -1,6 +1,6 @@
 """SCons tool: one relocatable object per CPU level, with only its entry points left global.
 
-cpu=multi compiles ggml's CPU backend once per level (compile_flags.MULTI_LEVELS) with
+cpu=multi compiles ggml's CPU backend once per level (lsone/cpulevels.py MULTI_LEVELS) with
 GGML_BACKEND_DL defined, so each level defines upstream's loadable-backend entry points
 ggml_backend_init and ggml_backend_score (ggml-backend-impl.h). The levels then collide on
 every other symbol, so each is isolated like a shared library would be, but statically:

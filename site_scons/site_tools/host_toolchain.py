@@ -12,7 +12,9 @@ import subprocess
 
 import SCons.Errors
 
-from compile_flags import CPU_LEVELS, identity_nodes, release_flags
+from compile_flags import identity_nodes, release_flags
+from lsone.cpulevels import cpu_flags
+from scons_errors import reported
 from lsone.treehash import file_sha256
 
 CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
@@ -83,24 +85,16 @@ def relocatable_tools(env, machine, ident):
     return {machine: tuple(tools)}
 
 
-def cpu_flags(cpu, machine):
-    if cpu == "native":
-        return ["-march=native"]
-    if cpu == "multi":  # the levels bring their own flags; this baseline is for what runs before choosing
-        cpu = "portable"
-    if machine not in CPU_LEVELS[cpu]:
-        raise SCons.Errors.UserError(f"cpu={cpu}: no flags known for machine {machine!r}; use cpu=native")
-    return CPU_LEVELS[cpu][machine]
-
-
 def generate(env):
     cc, cxx = find_compilers(env)
     cpu = env.get("CPU", "native")
     machine = platform.machine()
     env.Replace(CC=cc, CXX=cxx, LINK=cxx, SHCC=cc, SHCXX=cxx, AR="ar")
     release_flags(env)
+    with reported():
+        host_cpu_flags = cpu_flags(cpu, machine)
     env.Replace(
-        CPU_FLAGS=cpu_flags(cpu, machine),
+        CPU_FLAGS=host_cpu_flags,
         OPENMP_FLAGS=["-fopenmp"],
         OPENMP_DEFINES=["GGML_USE_OPENMP"],
         LINKFLAGS=["-fopenmp"],

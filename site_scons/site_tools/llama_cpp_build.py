@@ -12,8 +12,7 @@ import re
 
 import SCons.Errors
 
-from compile_flags import MULTI_LEVELS, UPSTREAM_VARIANTS, level_flags
-from lsone.cpuvariants import check_variants
+from lsone.cpulevels import MULTI_LEVELS, UPSTREAM_VARIANTS, check_variants, level_flags
 from lsone.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported
 
@@ -166,7 +165,7 @@ def _cpu_levels(env, src, lists, defines, includes):
     arches = env["TARGET_ARCHES"]
     fat = len(arches) > 1
     with reported():
-        check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/compile_flags.py")
+        check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
     common = [] if fat else lists["ggml-cpu"]
     isolated = []
     for arch in arches:

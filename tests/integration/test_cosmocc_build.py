@@ -21,7 +21,7 @@ from tests.integration.conftest import copy_checkout, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
-from compile_flags import MULTI_LEVELS, level_flags  # noqa: E402
+from lsone.cpulevels import MULTI_LEVELS, level_flags  # noqa: E402
 from standin_cosmocc import calls, make_standin  # noqa: E402
 
 

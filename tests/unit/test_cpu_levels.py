@@ -5,9 +5,8 @@ import sys
 
 import pytest
 
-from compile_flags import MULTI_LEVELS, UPSTREAM_VARIANTS, level_flags
 from conftest import REPO
-from lsone.cpuvariants import VARIANTS_CMAKE, check_variants, upstream_variants
+from lsone.cpulevels import MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, level_flags, upstream_variants
 from lsone.errors import InputError
 
 sys.path.insert(0, os.path.join(REPO, "site_scons", "site_tools"))
@@ -48,9 +47,9 @@ def test_reads_upstreams_variants_per_arch(tmp_path):
 def test_a_changed_level_stops_the_build_naming_what_to_edit(tmp_path):
     src = tree(tmp_path, CMAKE.replace("SSE42 AVX F16C FMA AVX2 BMI2", "SSE42 AVX F16C FMA AVX2"))
     with pytest.raises(InputError) as e:
-        check_variants(src, UPSTREAM_VARIANTS, {"x86_64": ["x64", "haswell"]}, "site_scons/compile_flags.py")
+        check_variants(src, UPSTREAM_VARIANTS, {"x86_64": ["x64", "haswell"]}, "site_scons/lsone/cpulevels.py")
     assert "haswell (x86_64) changed" in str(e.value) and "BMI2" in str(e.value)
-    assert "site_scons/compile_flags.py" in str(e.value)
+    assert "site_scons/lsone/cpulevels.py" in str(e.value)
 
 
 def test_our_table_is_upstreams_at_the_pin():

@@ -1,0 +1,147 @@
+"""CPU levels, in one place: what each cpu= setting compiles for, and upstream's variant list.
+
+- cpu=native / portable / performant: one level for the whole build (CPU_LEVELS, cpu_flags);
+- cpu=multi: ggml's CPU backend once per level in MULTI_LEVELS, each with its UPSTREAM_VARIANTS
+  features (level_flags); site_tools/cpu_levels.py keeps the levels' symbols apart;
+- upstream_variants / check_variants read GGML_CPU_ALL_VARIANTS from the pinned tree, so a bump
+  that changes a level we build stops with what to edit here.
+Plain Python: the build and the tests import it without SCons.
+"""
+
+import os
+import re
+
+from .errors import InputError
+
+# cpu=portable and cpu=performant per architecture (cosmocc passes them through -X<arch>).
+CPU_LEVELS = {
+    "portable": {"x86_64": ["-march=x86-64", "-mtune=generic"], "aarch64": ["-march=armv8-a"]},
+    "performant": {"x86_64": ["-march=x86-64-v3"], "aarch64": ["-march=armv8.2-a"]},
+}
+
+# cpu=multi: ggml's CPU backend once per level, all linked in, the best chosen at startup.
+# Levels and features are upstream's GGML_CPU_ALL_VARIANTS (ggml/src/CMakeLists.txt); each feature's
+# flags and define are what ggml_add_cpu_backend_variant_impl (ggml/src/ggml-cpu/CMakeLists.txt)
+# adds, in its order. The defines select upstream's cpu-feats.cpp score checks for the level.
+# Names are C identifiers (they name the level's entry points): armv8.2_2 is armv8_2_2.
+X86_FEATURES = {
+    "SSE42": (["-msse4.2"], "GGML_SSE42"), "F16C": (["-mf16c"], "GGML_F16C"), "FMA": (["-mfma"], "GGML_FMA"),
+    "BMI2": (["-mbmi2"], "GGML_BMI2"), "AVX": (["-mavx"], "GGML_AVX"), "AVX2": (["-mavx2"], "GGML_AVX2"),
+    "AVX_VNNI": (["-mavxvnni"], "GGML_AVX_VNNI"),
+    "AVX512": (["-mavx512f", "-mavx512cd", "-mavx512vl", "-mavx512dq", "-mavx512bw"], "GGML_AVX512"),
+    "AVX512_VBMI": (["-mavx512vbmi"], "GGML_AVX512_VBMI"), "AVX512_VNNI": (["-mavx512vnni"], "GGML_AVX512_VNNI"),
+    "AVX512_BF16": (["-mavx512bf16"], "GGML_AVX512_BF16"), "AMX_TILE": (["-mamx-tile"], "GGML_AMX_TILE"),
+    "AMX_INT8": (["-mamx-int8"], "GGML_AMX_INT8"),
+}
+# (-march base it raises to, +tag, define), in upstream's order.
+ARM_FEATURES = {
+    "DOTPROD": ("armv8.2-a", "+dotprod", "GGML_USE_DOTPROD"),
+    "FP16_VECTOR_ARITHMETIC": ("armv8.2-a", "+fp16", "GGML_USE_FP16_VECTOR_ARITHMETIC"),
+    "SVE": ("armv8.2-a", "+sve", "GGML_USE_SVE"), "MATMUL_INT8": ("armv8.6-a", "+i8mm", "GGML_USE_MATMUL_INT8"),
+    "SVE2": ("armv8.6-a", "+sve2", "GGML_USE_SVE2"), "SME": ("armv9.2-a", "+sme", "GGML_USE_SME"),
+}
+UPSTREAM_VARIANTS = {
+    "x86_64": {
+        "x64": [], "sse42": ["SSE42"], "sandybridge": ["SSE42", "AVX"], "ivybridge": ["SSE42", "AVX", "F16C"],
+        "piledriver": ["SSE42", "AVX", "F16C", "FMA"], "haswell": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2"],
+        "skylakex": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512"],
+        "cannonlake": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512", "AVX512_VBMI"],
+        "cascadelake": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512", "AVX512_VNNI"],
+        "icelake": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512", "AVX512_VBMI", "AVX512_VNNI"],
+        "cooperlake": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512", "AVX512_VNNI", "AVX512_BF16"],
+        "zen4": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512", "AVX512_VBMI", "AVX512_VNNI",
+                 "AVX512_BF16"],
+        "alderlake": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX_VNNI"],
+        "sapphirerapids": ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2", "AVX512", "AVX512_VBMI", "AVX512_VNNI",
+                           "AVX512_BF16", "AMX_TILE", "AMX_INT8"],
+    },
+    "aarch64": {
+        "armv8_0_1": [], "armv8_2_1": ["DOTPROD"], "armv8_2_2": ["DOTPROD", "FP16_VECTOR_ARITHMETIC"],
+        "armv8_2_3": ["DOTPROD", "FP16_VECTOR_ARITHMETIC", "SVE"],
+        "armv8_6_1": ["DOTPROD", "FP16_VECTOR_ARITHMETIC", "SVE", "MATMUL_INT8"],
+        "armv8_6_2": ["DOTPROD", "FP16_VECTOR_ARITHMETIC", "SVE", "MATMUL_INT8", "SVE2"],
+        "armv9_2_1": ["DOTPROD", "FP16_VECTOR_ARITHMETIC", "SVE", "MATMUL_INT8", "SME"],
+        "armv9_2_2": ["DOTPROD", "FP16_VECTOR_ARITHMETIC", "SVE", "MATMUL_INT8", "SVE2", "SME"],
+    },
+}
+# The levels cpu=multi links, lowest first; MAINTAINERS.md has the figures behind the choice.
+MULTI_LEVELS = {
+    "x86_64": ["x64", "sse42", "sandybridge", "haswell", "alderlake", "skylakex", "icelake"],
+    "aarch64": ["armv8_0_1", "armv8_2_2", "armv8_6_1"],
+}
+
+
+def level_flags(arch, level):
+    """(compiler flags, defines) of one upstream variant, on top of cpu=portable's baseline."""
+    features = UPSTREAM_VARIANTS[arch][level]
+    if arch == "x86_64":
+        chosen = [X86_FEATURES[f] for f in X86_FEATURES if f in features]
+        return CPU_LEVELS["portable"][arch] + [x for flags, _ in chosen for x in flags], [d for _, d in chosen]
+    chosen = [ARM_FEATURES[f] for f in ARM_FEATURES if f in features]
+    march = max([base for base, _, _ in chosen] or ["armv8-a"])
+    return ["-march=" + march + "".join(tag for _, tag, _ in chosen)], [d for _, _, d in chosen]
+
+
+def resolve_cpu(cpu, toolchain, requested_toolchain):
+    """cpu=auto: multi for cosmocc (one file for every CPU), native for host."""
+    if cpu == "auto":
+        return "multi" if toolchain == "cosmocc" else "native"
+    if cpu == "native" and toolchain == "cosmocc":
+        chosen = "" if requested_toolchain == "cosmocc" else " (which toolchain=auto chose)"
+        raise InputError(
+            "cpu=native", f"refused with toolchain=cosmocc{chosen}. The executable runs on other machines, "
+            "and cosmocc compiles for two architectures at once, so there is no single native CPU.",
+            fix="cpu=multi (every level, the best chosen at startup), cpu=portable (x86-64 baseline, "
+                "K8-level / ARMv8.0, runs everywhere) or cpu=performant "
+                "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)" +
+                ("" if requested_toolchain == "cosmocc" else "; or toolchain=host for a native build"))
+    return cpu
+
+
+def cpu_flags(cpu, arch):
+    """The flags every object gets on one architecture. cpu=multi's levels bring their own flags on
+    top; this baseline is for what runs before a level is chosen."""
+    if cpu == "native":
+        return ["-march=native"]
+    if cpu == "multi":
+        cpu = "portable"
+    if arch not in CPU_LEVELS.get(cpu, {}):
+        raise InputError(f"cpu={cpu}", f"no flags known for architecture {arch!r}",
+                         fix="use cpu=native (host) or one of " + ", ".join(sorted(CPU_LEVELS)))
+    return CPU_LEVELS[cpu][arch]
+
+
+VARIANTS_CMAKE = "ggml/src/CMakeLists.txt"
+# The if() branches of GGML_CPU_ALL_VARIANTS this build uses: (arch, first line, end line).
+_BRANCHES = (("x86_64", 'GGML_SYSTEM_ARCH STREQUAL "x86"', 'GGML_SYSTEM_ARCH STREQUAL "ARM"'),
+             ("aarch64", 'CMAKE_SYSTEM_NAME MATCHES "Linux"', 'CMAKE_SYSTEM_NAME MATCHES "Android"'))
+_VARIANT_RE = re.compile(r"^\s*ggml_add_cpu_backend_variant\(([\w.]+)([^)]*)\)", re.M)
+
+
+def upstream_variants(src):
+    """{arch: {level: [features]}}, level names made C identifiers (armv8.2_1 -> armv8_2_1)."""
+    with open(os.path.join(src, VARIANTS_CMAKE), encoding="utf-8") as f:
+        text = f.read()
+    block = text[text.find("if (GGML_CPU_ALL_VARIANTS)"):]
+    found = {}
+    for arch, start, end in _BRANCHES:
+        begin = block.find(start)
+        branch = block[begin:block.find(end, begin + 1)] if begin >= 0 else ""
+        found[arch] = {m.group(1).replace(".", "_"): m.group(2).split() for m in _VARIANT_RE.finditer(branch)}
+        if not found[arch]:
+            raise InputError(VARIANTS_CMAKE, f"no GGML_CPU_ALL_VARIANTS list for {arch} found",
+                             fix="update lsone/cpulevels.py to where upstream lists its CPU variants now")
+    return found
+
+
+def check_variants(src, ours, chosen, where):
+    """Each chosen level must exist upstream with the features `ours` gives it."""
+    theirs = upstream_variants(src)
+    for arch, levels in chosen.items():
+        for level in levels:
+            if theirs[arch].get(level) != ours[arch][level]:
+                raise InputError(VARIANTS_CMAKE, f"upstream's CPU variant {level} ({arch}) changed",
+                                 expected=" ".join(ours[arch][level]) or "(no features)",
+                                 found=" ".join(theirs[arch].get(level, ["(not listed)"])),
+                                 fix=f"update UPSTREAM_VARIANTS / MULTI_LEVELS in {where}")
+    return theirs

@@ -9,6 +9,7 @@ import os
 
 import SCons.Errors
 
+from commands import logger
 from lsone.cosmocc import available_locally, resolve_cosmocc
 from lsone.models import FETCH_FIX, load_models_lock, resolve_model
 from lsone.node import pinned_node, platform_pin, user_node
@@ -27,10 +28,6 @@ class Inputs:
         self.model = model                    # a .gguf path, or None
         self.cosmocc = cosmocc                # a lsone.cosmocc.Toolchain, or None
         self.node = node                      # a lsone.node.Node (ui=upstream), or None
-
-
-def _log(tag):
-    return lambda message: print(f"[{tag}] {message}", flush=True)
 
 
 def _lock(repo, name):
@@ -108,15 +105,15 @@ def realise(env, repo):
         pins, model = needed_pins(env, repo, toolchain, tools)
         if offline:
             audit_offline(store, pins, env["ui"])
-        tree = store.realise(pins["llama.cpp"], offline, _log("llama.cpp"))
+        tree = store.realise(pins["llama.cpp"], offline, logger("llama.cpp"))
         if "model" in pins:
-            model = store.realise(pins["model"], offline, _log("model"), fix=FETCH_FIX)
+            model = store.realise(pins["model"], offline, logger("model"), fix=FETCH_FIX)
         cosmocc = None
         if toolchain == "cosmocc":
             _check_cosmocc_paths(os.path.abspath(repo), store, env["cosmocc"])
-            cosmocc = resolve_cosmocc(env["cosmocc"], tools["cosmocc"], store, offline, _log("cosmocc"))
+            cosmocc = resolve_cosmocc(env["cosmocc"], tools["cosmocc"], store, offline, logger("cosmocc"))
         node = None
         if env["ui"] == "upstream":
-            node = user_node(env["node"], store, _log("node")) if env["node"] else \
-                pinned_node(pins["node"], store, offline, _log("node"))
+            node = user_node(env["node"], store, logger("node")) if env["node"] else \
+                pinned_node(pins["node"], store, offline, logger("node"))
     return Inputs(toolchain, pins["llama.cpp"], tree, model, cosmocc, node)

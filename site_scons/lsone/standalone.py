@@ -21,11 +21,12 @@ def _without_relative_imports(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     lines = text.splitlines(keepends=True)
+    tree = ast.parse(text, path)
     drop = set()
-    for node in ast.parse(text, path).body:
+    for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             drop.update(range(node.lineno - 1, node.end_lineno))
-    for node in ast.walk(ast.parse(text, path)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level > 0 and node.lineno - 1 not in drop:
             raise ValueError(f"{path}:{node.lineno}: a relative import inside a block cannot be joined")
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(

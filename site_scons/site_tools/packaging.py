@@ -21,7 +21,7 @@ from lsone.packer import (ARGS_ENTRY, PACKER_ENTRY, UI_DIR, build_args, compose_
 from lsone.standalone import PACKER_MODULES, bundle
 from lsone.store import check_free_space
 from lsone.treehash import HASH_PREFIX, file_digest, hex_digits, iter_tree
-from lsone.zipembed import append_zip, check_gguf
+from lsone.zipembed import append_zip, check_gguf, source_date_epoch
 from scons_errors import reported
 
 
@@ -164,18 +164,11 @@ def generate(env):
     env.AddMethod(package, "Package")
     env.AddMethod(package_manifest, "PackageManifest")
     env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", PACKERCOMSTR="PACK $TARGET",
-                   ZIP_EPOCH=zip_epoch(), MANIFEST={})
+                   ZIP_EPOCH=source_date_epoch(), MANIFEST={})
 
 
 def exists(env):
     return os.path.isfile(env.File("#assets/default.args").abspath)
-
-
-def zip_epoch():
-    """Zip timestamps: SOURCE_DATE_EPOCH when the caller sets it (the one variable read on
-    purpose, as reproducible-builds.org defines it), else a fixed 1980-01-01."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "")
-    return int(value) if value.isdigit() else 315532800
 
 
 def _without_path_spans(flags):

@@ -1,6 +1,7 @@
 // llama-server-one: /zip/ entries as GGUF sources for ggml and llama.cpp.
 
 #include "lsone_hooks.h"
+#include "lsone_image.h"
 #include "lsone_zip.h"
 
 #include "gguf.h"
@@ -35,8 +36,8 @@ size_t read_entry(void * userdata, void * output, uint64_t offset, size_t len) {
         return 0;
     }
     len = (size_t) std::min<uint64_t>(len, r->size - offset);
-    const ssize_t n = pread(r->fd, output, len, (off_t) (r->base + offset));
-    return n < 0 ? 0 : (size_t) n;
+    // read_at retries EINTR and short reads: gguf's reader takes any short read as the end of the file.
+    return lsone::read_at(r->fd, r->base + offset, output, len) ? len : 0;
 }
 
 }  // namespace

@@ -236,8 +236,11 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
-                           [runtime, vendor, s("common")] + ggml_inc)
+                           [runtime, vendor, s("common")] + llama_inc)
     env["LSONE_RUNTIME_LIB"] = runtime_lib
+    # The RPC backend registers itself where ggml-backend-reg.cpp reads GGML_USE_RPC: the define goes to that
+    # one file, so every other object keeps its command line and its CacheDir entry.
+    rpc_registry = {s("ggml/src/ggml-backend-reg.cpp"): {"defines": ["GGML_USE_RPC"]}}
     cpu_args = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
                 env["OPENMP_DEFINES"], [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc)
     if env["CPU"] == "multi":
@@ -269,7 +272,8 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
         runtime_lib,
         _library(env, "ggml", lists["ggml"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
+                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
+        _library(env, "ggml-rpc", lists["ggml-rpc"], GGML_DIR_DEFINES, [s("ggml/src"), runtime] + ggml_inc),
         *cpu_libs,
         _library(env, "ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD"] + env["OPENMP_DEFINES"],

@@ -169,3 +169,50 @@ bool lsone_rpc_region_ok(const struct ggml_tensor * tensor, uint64_t offset, uin
                  (unsigned long long) nbytes);
     return false;
 }
+
+bool lsone_rpc_tensor_ok(uint32_t type, uint32_t op, const uint32_t * ne, const uint32_t * nb) {
+    const auto t = (enum ggml_type) type;  // the caller checked type < GGML_TYPE_COUNT and a block size > 0
+    const char * why = nullptr;
+    int64_t elements = ne[0];
+    uint64_t extent = 0;  // ggml_nbytes, checked for overflow
+    if (op >= GGML_OP_COUNT) {
+        why = "no such operation";  // the CPU backend aborts on it, and ggml_op_name reads past its table
+    } else if (ne[0] % ggml_blck_size(t) != 0) {
+        why = "a row is not whole blocks of its type";
+    }
+    for (int i = 1; i < 4 && !why; i++) {
+        if (ne[i] > 1 && __builtin_mul_overflow(elements, (int64_t) ne[i], &elements)) {
+            why = "more elements than int64 holds";
+        }
+    }
+    if (!why && ne[0] && ne[1] && ne[2] && ne[3]) {
+        extent = ggml_blck_size(t) == 1 ? ggml_type_size(t) : 0;
+        uint64_t term = 0;
+        if (ggml_blck_size(t) != 1 && (__builtin_mul_overflow((uint64_t) ne[0], (uint64_t) nb[0], &term) ||
+                                       __builtin_add_overflow(extent, term / ggml_blck_size(t), &extent))) {
+            why = "its byte size overflows";
+        }
+        for (int i = ggml_blck_size(t) == 1 ? 0 : 1; i < 4 && !why; i++) {
+            if (__builtin_mul_overflow((uint64_t) ne[i] - 1, (uint64_t) nb[i], &term) ||
+                __builtin_add_overflow(extent, term, &extent)) {
+                why = "its byte size overflows";
+            }
+        }
+    }
+    if (why) {
+        std::fprintf(stderr, "rpc-server: refusing a tensor of %u x %u x %u x %u %s (op %u): %s; closing the connection\n",
+                     ne[0], ne[1], ne[2], ne[3], ggml_type_name(t), op, why);
+    }
+    return !why;
+}
+
+bool lsone_rpc_copy_ok(const struct ggml_tensor * src, const struct ggml_tensor * dst) {
+    const auto from = (uintptr_t) src->data, to = (uintptr_t) dst->data;
+    const size_t n = ggml_nbytes(src);  // what the copy moves; dst was checked to hold that many
+    if (n == 0 || from + n <= to || to + n <= from) {
+        return true;
+    }
+    std::fprintf(stderr, "rpc-server: refusing COPY_TENSOR between overlapping bytes; closing the connection\n");
+    return false;
+}
+

@@ -33,3 +33,9 @@ bool lsone_rpc_graph_ok(const struct ggml_cgraph * graph);
 // Worker side: false (logged) unless [offset, offset + size) lies inside the tensor, which
 // ggml_backend_tensor_set/get would otherwise GGML_ASSERT, aborting the worker.
 bool lsone_rpc_region_ok(const struct ggml_tensor * tensor, uint64_t offset, uint64_t size);
+// Worker side: false (logged) for a tensor ggml would refuse with an abort (no such op, element
+// count past int64, rows that are not whole blocks) or whose byte extent overflows, which would
+// defeat the buffer bounds check that follows. ne and nb are the request's four sizes and strides.
+bool lsone_rpc_tensor_ok(uint32_t type, uint32_t op, const uint32_t * ne, const uint32_t * nb);
+// Worker side: false (logged) when COPY_TENSOR's source and destination bytes overlap.
+bool lsone_rpc_copy_ok(const struct ggml_tensor * src, const struct ggml_tensor * dst);

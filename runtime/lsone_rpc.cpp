@@ -49,10 +49,6 @@ bool dense(const ggml_tensor * t) {  // elements of a row lie next to each other
     return t->nb[0] == ggml_type_size(t->type) && t->ne[0] % ggml_blck_size(t->type) == 0;
 }
 
-bool positive_shape(const ggml_tensor * t) {  // the kernels divide and take remainders by these
-    return t->ne[0] > 0 && t->ne[1] > 0 && t->ne[2] > 0 && t->ne[3] > 0;
-}
-
 // The shape rules ggml_get_rows() enforces when it builds the op; an RPC graph skips the builder,
 // and the CPU kernel repeats them only as assert(), which release builds remove.
 bool get_rows_ok(const ggml_tensor * t, int i) {
@@ -60,7 +56,6 @@ bool get_rows_ok(const ggml_tensor * t, int i) {
     if (!rows || !idx) return refuse("GET_ROWS", i, "missing source");
     if (idx->type != GGML_TYPE_I32 || !dense(idx)) return refuse("GET_ROWS", i, "indices must be dense I32");
     if (!dense(rows) || !dense(t) || ggml_type_size(t->type) != 4) return refuse("GET_ROWS", i, "strides");
-    if (!positive_shape(rows) || !positive_shape(idx)) return refuse("GET_ROWS", i, "empty dimension");
     if (t->ne[0] != rows->ne[0] || t->ne[1] != idx->ne[0] || t->ne[2] != idx->ne[1] || t->ne[3] != idx->ne[2] ||
         rows->ne[2] != idx->ne[1] || rows->ne[3] != idx->ne[2] || idx->ne[3] != 1) {
         return refuse("GET_ROWS", i, "shapes of rows, indices and result do not match");
@@ -78,9 +73,11 @@ bool set_rows_ok(const ggml_tensor * t, int i) {
     if ((rows->type != GGML_TYPE_F32 && rows->type != GGML_TYPE_F16) || !dense(rows) || !dense(t)) {
         return refuse("SET_ROWS", i, "types or strides");
     }
-    if (!positive_shape(rows) || !positive_shape(idx) || !positive_shape(t)) return refuse("SET_ROWS", i, "empty dimension");
+    if (ggml_nelements(rows) > 0 && (idx->ne[1] == 0 || idx->ne[2] == 0)) {  // the kernel takes remainders by these
+        return refuse("SET_ROWS", i, "indices with an empty dimension");
+    }
     if (t->ne[0] != rows->ne[0] || t->ne[2] != rows->ne[2] || t->ne[3] != rows->ne[3] || idx->ne[0] != rows->ne[1] ||
-        rows->ne[2] % idx->ne[1] != 0 || rows->ne[3] % idx->ne[2] != 0 || t->ne[0] % ggml_blck_size(t->type) != 0) {
+        (ggml_nelements(rows) > 0 && (rows->ne[2] % idx->ne[1] != 0 || rows->ne[3] % idx->ne[2] != 0))) {
         return refuse("SET_ROWS", i, "shapes of rows, indices and destination do not match");
     }
     return true;

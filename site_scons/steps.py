@@ -51,6 +51,9 @@ class Toolchain:
         """One compile builds every architecture (cosmocc)."""
         return len(self.arches) > 1
 
+    def arch_flags(self, arch, flags):
+        return self.module.arch_flags(arch, flags)
+
     def twin_path(self, path, arch):
         return self.module.twin_path(path, arch)
 

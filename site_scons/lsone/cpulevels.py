@@ -1,8 +1,12 @@
 """CPU levels, in one place: what each cpu= setting compiles for, and upstream's variant list.
 
-- cpu=native / portable / performant: one level for the whole build (CPU_LEVELS, cpu_flags);
+- the cpu= choices and what each means (CPU_CHOICES: the variable's help and the errors);
+- cpu=native / portable / performant: one level for the whole build (CPU_LEVELS, cpu_flags;
+  a toolchain passes them through its arch_flags);
 - cpu=multi: ggml's CPU backend once per level in MULTI_LEVELS, each with its UPSTREAM_VARIANTS
-  features (level_flags); site_tools/isolate_cpu_levels.py keeps the levels' symbols apart;
+  features (multi_levels, level_flags); site_tools/isolate_cpu_levels.py keeps the levels'
+  symbols apart, and the dispatcher chooses among them from dispatch_table;
+- the identity fields only the CPU backend depends on (CPU_IDENTITY_KEYS), the arch macros;
 - upstream_variants / check_variants read GGML_CPU_ALL_VARIANTS from the pinned tree, so a bump
   that changes a level we build stops with what to edit here.
 Plain Python: the build and the tests import it without SCons.
@@ -103,6 +107,10 @@ def cpu_flags(cpu, arch):
     return CPU_LEVELS[cpu][arch]
 
 
+# Identity fields that matter only to the CPU backend's objects: cpu=, what -march=native means on
+# this machine, the tools that isolate the levels. Every other object is shared across cpu= settings.
+CPU_IDENTITY_KEYS = ("cpu", "native", "ld", "objcopy")
+
 # What each architecture's compiler predefines: a fat compiler's per-architecture sources and the
 # dispatcher's table are guarded by these.
 ARCH_MACROS = {"x86_64": "__x86_64__", "aarch64": "__aarch64__"}
@@ -113,6 +121,28 @@ ENTRY_POINTS = ("init", "score")
 
 def entry_symbol(level, entry):
     return f"lsone_cpu_{level}_{entry}"
+
+
+def multi_levels(arches):
+    """cpu=multi: (arch, level, flags, defines) of each level to build, lowest first per architecture.
+    GGML_BACKEND_DL makes each level define upstream's loadable-backend entry points."""
+    return [(arch, level, flags, defines + ["GGML_BACKEND_DL"]) for arch in arches for level in MULTI_LEVELS[arch]
+            for flags, defines in [level_flags(arch, level)]]
+
+
+def check_multi_levels(src, arches):
+    """The levels cpu=multi builds for arches are upstream's, at the tree src."""
+    return check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
+
+
+def single_level_defines(cpu):
+    """The dispatcher's define when one level is built: it reports that level by name."""
+    return [("LSONE_CPU_SINGLE_LEVEL", cpu)]
+
+
+def dispatch_table(arches):
+    """cpu=multi: the dispatcher's table of the levels built for arches."""
+    return level_table_lines({arch: MULTI_LEVELS[arch] for arch in arches})
 
 
 def level_table_lines(levels_by_arch):

@@ -12,7 +12,7 @@ import re
 
 import SCons.Errors
 
-from lsone.cpulevels import ARCH_MACROS, MULTI_LEVELS, UPSTREAM_VARIANTS, check_variants, level_flags, level_table_lines
+from lsone.cpulevels import ARCH_MACROS, check_multi_levels, dispatch_table, multi_levels, single_level_defines
 from lsone.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported, use_tool
 from steps import CpuBackend, Server
@@ -161,31 +161,30 @@ def _cpu_levels(env, toolchain, src, lists, defines, includes):
     the level's flags and defines; cpu-feats.cpp with the defines only, so scoring runs on any CPU),
     each isolated into one object (site_tools/isolate_cpu_levels.py). Objects sit under obj/cpu-<level>/ and
     their signatures carry the level's own flags, so CacheDir entries never cross levels."""
-    arches, fat = toolchain.arches, toolchain.fat
+    fat = toolchain.fat
     with reported():
-        check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
-    common = [] if fat else lists["ggml-cpu"]
-    isolated = []
-    for arch in arches:
+        check_multi_levels(src, toolchain.arches)
+    sources = {}  # arch -> (kernels, feats)
+    for arch in toolchain.arches:
         own = lists[f"ggml-cpu:{arch}"] if fat else []
-        kernels = common + own
+        kernels = ([] if fat else lists["ggml-cpu"]) + own
         feats = [f"{src}/{cpu_feats_source(arch)}"]
         if fat:  # every file for this architecture only: the other architecture's twin is empty
             kernels = _arch_guarded_sources(env, toolchain, arch, f"{src}/ggml/src", lists["ggml-cpu"] + own)
             feats = _arch_guarded_sources(env, toolchain, arch, f"{src}/ggml/src", feats)
-        for level in MULTI_LEVELS[arch]:
-            flags, level_defines = level_flags(arch, level)
-            if fat:
-                flags = toolchain.module.arch_flags(arch, flags)
-            level_defines = defines + level_defines + ["GGML_BACKEND_DL"]
-            subdir = f"obj/cpu-{level}"
-            isolation = toolchain.level_isolation_flags
-            objs = _objects(env, toolchain, kernels, level_defines, includes,
-                            flags + toolchain.openmp_flags + isolation, subdir=subdir, cpu_backend=True)
-            objs += _objects(env, toolchain, feats, level_defines, includes, toolchain.cpu_flags + isolation,
-                             subdir=subdir, cpu_backend=True)
-            isolated += env.IsolatedCpuLevel(f"{toolchain.build_root}/lib/ggml-cpu-{level}.o", objs,
-                                             CPU_LEVEL=level, TOOLCHAIN=toolchain)[:1]
+        sources[arch] = kernels, feats
+    isolated, isolation = [], toolchain.level_isolation_flags
+    for arch, level, flags, level_defines in multi_levels(toolchain.arches):
+        kernels, feats = sources[arch]
+        level_defines = defines + level_defines
+        subdir = f"obj/cpu-{level}"
+        objs = _objects(env, toolchain, kernels, level_defines, includes,
+                        toolchain.arch_flags(arch, flags) + toolchain.openmp_flags + isolation,
+                        subdir=subdir, cpu_backend=True)
+        objs += _objects(env, toolchain, feats, level_defines, includes, toolchain.cpu_flags + isolation,
+                         subdir=subdir, cpu_backend=True)
+        isolated += env.IsolatedCpuLevel(f"{toolchain.build_root}/lib/ggml-cpu-{level}.o", objs,
+                                         CPU_LEVEL=level, TOOLCHAIN=toolchain)[:1]
     env.Depends(isolated, toolchain.cpu_node)
     return isolated
 
@@ -195,9 +194,8 @@ def _cpu_dispatcher(env, toolchain, runtime, ggml_inc):
     source = [env.File("#runtime/cpu/lsone_cpu_dispatch.cpp")]
     gen = f"{toolchain.build_root}/gen/cpu"
     if toolchain.cpu != "multi":
-        return _objects(env, toolchain, source, [("LSONE_CPU_SINGLE_LEVEL", toolchain.cpu)], [runtime] + ggml_inc)
-    table = {arch: MULTI_LEVELS[arch] for arch in toolchain.arches}
-    env.Textfile(f"{gen}/lsone_cpu_levels.inc", level_table_lines(table))
+        return _objects(env, toolchain, source, single_level_defines(toolchain.cpu), [runtime] + ggml_inc)
+    env.Textfile(f"{gen}/lsone_cpu_levels.inc", dispatch_table(toolchain.arches))
     return _objects(env, toolchain, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
 
 

@@ -13,7 +13,7 @@ import os
 import platform
 import subprocess
 
-from lsone.cpulevels import CPU_CHOICES
+from lsone.cpulevels import CPU_CHOICES, CPU_IDENTITY_KEYS
 from lsone.errors import InputError
 from lsone.treehash import file_sha256
 
@@ -45,9 +45,7 @@ def tool_identity(path, version_args=("--version",)):
 class ToolchainIdentity:
     """record: published in the manifest, no machine paths. located: {role: path} of this machine's
     tools, which only the build signature sees (a driver finds its cc1plus, as and ld beside it, so
-    which one ran is part of what made an object). cpu_keys: the fields only the CPU backend depends on."""
-
-    CPU_KEYS = ("cpu", "native", "ld", "objcopy")
+    which one ran is part of what made an object). Only the CPU backend depends on CPU_IDENTITY_KEYS."""
 
     def __init__(self, record, located=None):
         self.record = record
@@ -61,7 +59,7 @@ class ToolchainIdentity:
         return merged
 
     def general_signature(self):
-        return {k: v for k, v in self.signature().items() if k not in self.CPU_KEYS}
+        return {k: v for k, v in self.signature().items() if k not in CPU_IDENTITY_KEYS}
 
 
 class ToolchainModule:

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from lsone.cpulevels import (MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, level_flags,
-                              level_table_lines, upstream_variants)
+from lsone.cpulevels import (MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, dispatch_table,
+                              level_flags, level_table_lines, multi_levels, upstream_variants)
 from lsone.errors import InputError
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
@@ -73,6 +73,15 @@ def test_level_flags_follow_upstreams_order_on_the_portable_baseline():
     for arch, levels in MULTI_LEVELS.items():
         assert levels[0] in ("x64", "armv8_0_1")  # the baseline is always there: every CPU gets a level
         assert all(level in UPSTREAM_VARIANTS[arch] for level in levels)
+
+
+def test_multi_levels_are_the_table_in_order_as_loadable_backends():
+    built = multi_levels(["x86_64", "aarch64"])
+    assert [(arch, level) for arch, level, _, _ in built] == \
+        [(a, level) for a in ("x86_64", "aarch64") for level in MULTI_LEVELS[a]]
+    for arch, level, flags, defines in built:
+        assert (flags, defines[:-1]) == level_flags(arch, level) and defines[-1] == "GGML_BACKEND_DL"
+    assert dispatch_table(["x86_64"])[2:-1] == [f"LSONE_CPU_LEVEL({level})" for level in MULTI_LEVELS["x86_64"]]
 
 
 def test_dispatch_table_per_architecture():

@@ -8,10 +8,10 @@ before anything fails.
 
 import SCons.Errors
 
-from commands import logger
 from lsone.models import FETCH_FIX
 from lsone.node import pinned_node, platform_pin, user_node
 from lsone.pins import Pin, load_pin
+from lsone.progress import logger
 from build_plan import lock_path, toolchain_lock
 from scons_errors import reported
 from steps import Inputs

@@ -9,8 +9,8 @@ recompiles when a patch changes. The tree itself comes from the inputs step.
 import os
 import shutil
 
-from commands import logger
 from lsone.patching import list_patches, prepare_patched_tree
+from lsone.progress import logger
 from lsone.treehash import file_digest
 from scons_errors import reported
 from steps import Source

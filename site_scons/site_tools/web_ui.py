@@ -16,8 +16,8 @@ import subprocess
 
 from SCons.Script import Action, Builder
 
-from commands import logger
 from lsone.errors import InputError
+from lsone.progress import logger
 from lsone.store import Store
 from lsone.treehash import tree_hash
 from scons_errors import reported

@@ -1,6 +1,7 @@
 """Adding a toolchain is one module plus one registry line: a module from a temporary directory
 is accepted by the variables, toolchain=auto's rule, the checks before fetching and the set-up."""
 
+import json
 import os
 import textwrap
 
@@ -123,3 +124,16 @@ def test_set_up_checks_the_env_keys_it_must_set(registry):
         registry.configure(Environment(tools=[]), plan, None)
     assert "toolchain=mini: its tool did not set what the build needs" in str(e.value)
     assert "found:    missing AR" in str(e.value)
+
+
+def test_host_identity_record_holds_no_machine_paths_but_the_signature_does():
+    """cpu=multi on host: cc, cxx, ld and objcopy are identified by version and sha256 only."""
+    env = Environment(tools=[])
+    toolchain = Registry().get("host").configure(env, {"cc": "", "cxx": ""}, None, "multi")
+    identity = toolchain.identity
+    assert set(identity.located) == {"cc", "cxx", "ld", "objcopy"}
+    record = json.dumps(identity.record)
+    for role, path in identity.located.items():
+        assert os.path.isabs(path) and path not in record
+        assert identity.record[role]["sha256"] and identity.signature()[role]["path"] == path
+    assert "ld" not in identity.general_signature() and "cc" in identity.general_signature()

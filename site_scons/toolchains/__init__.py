@@ -1,7 +1,7 @@
 """The toolchain interface and its registry.
 
 A toolchain is one module in this package whose TOOLCHAIN object is a ToolchainModule:
-its pins, its variables, its targets, the cpu= settings it accepts, its identity record (no
+its pins, its variables (a target=, say), the cpu= settings it accepts, its identity record (no
 machine paths), its CPU-setting flags, and how it compiles (configure() sets the ENV_KEYS),
 partial-links and localises symbols. Adding a toolchain is that module plus its REGISTRY line;
 tests/unit/test_toolchains.py proves it with a module from a temporary directory.
@@ -10,10 +10,9 @@ tests/unit/test_toolchains.py proves it with a module from a temporary directory
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 
-from lsone.cpulevels import CPU_CHOICES, CPU_IDENTITY_KEYS
+from lsone.cpulevels import CPU_CHOICES, CPU_IDENTITY_KEYS, cpu_flags
 from lsone.errors import InputError
 from lsone.treehash import file_sha256
 
@@ -23,9 +22,8 @@ MODULES_DIR = os.path.dirname(os.path.abspath(__file__))
 # is at hand without a download (ToolchainModule.at_hand), so the order is the preference.
 REGISTRY = {"cosmocc": "cosmocc", "host": "host"}
 
-# What a toolchain's generate() must set: the construction variables SCons' own builders read.
+# What a toolchain's configure() must set: the construction variables SCons' own builders read.
 ENV_KEYS = ("CC", "CXX", "LINK", "AR", "ARFLAGS", "CFLAGS", "CXXFLAGS", "CCFLAGS", "CPPDEFINES", "LINKFLAGS")
-
 
 
 def run_tool(cmd):
@@ -67,15 +65,11 @@ class ToolchainModule:
 
     name = None
     description = ""
-    variables = ()            # extra SCons variables: (key, help, default) tuples or Variable objects
-    targets = {}              # target= name -> architectures (empty: it builds for this machine only)
+    variables = ()            # its own SCons variables (e.g. a target=): (key, help, default) tuples or
+                              # what EnumVariable / BoolVariable return; check() validates them
     cpu_settings = tuple(CPU_CHOICES)  # the cpu= settings it builds
     auto_cpu = "native"       # what cpu=auto means with this toolchain
     refused_cpu = {}          # cpu= setting -> why this toolchain cannot build it
-    arches = ()               # the architectures each object is compiled for (empty: this machine's)
-
-    def target_arches(self):
-        return list(self.arches) or [platform.machine()]
 
     # --- before any fetch ---
     def at_hand(self, values, lock, store):
@@ -100,8 +94,8 @@ class ToolchainModule:
 
     # --- compile ---
     def cpu_flags(self, cpu, arch):
-        """Flags that put one architecture's objects at a cpu= level."""
-        raise NotImplementedError
+        """Flags that put one architecture's objects at a cpu= level (lsone/cpulevels.py's)."""
+        return self.arch_flags(arch, cpu_flags(cpu, arch))
 
     def arch_flags(self, arch, flags):
         """Flags meant for one architecture, as this toolchain's driver takes them."""
@@ -114,7 +108,7 @@ class ToolchainModule:
         return path
 
     def partial_link(self, tools, out, inputs):
-        """One relocatable object of inputs, COMMDAT groups resolved inside it (GNU ld; tools: (ld, objcopy))."""
+        """One relocatable object of inputs, COMDAT groups resolved inside it (GNU ld; tools: (ld, objcopy))."""
         return f"{tools[0]} -r --force-group-allocation -o {out} {' '.join(inputs)}"
 
     def localise(self, tools, options, src, out):

@@ -18,7 +18,6 @@ import SCons.Tool
 
 from compile_flags import release_flags
 from lsone.cosmocc import available_locally, resolve_cosmocc, unavailable_fix
-from lsone.cpulevels import cpu_flags
 from lsone.errors import InputError
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
@@ -66,7 +65,6 @@ class Cosmocc(ToolchainModule):
     description = "cosmocc (pinned in toolchains.lock), one Actually Portable Executable for x86_64 + aarch64"
     variables = (("cosmocc", "toolchain=cosmocc: a local cosmocc zip (verified by its pinned sha256) or a directory "
                              "it was unpacked into; empty fetches the pinned one into the store", ""),)
-    arches = ARCHES
     cpu_settings = ("portable", "performant", "multi")
     refused_cpu = {"native": "The executable runs on other machines, and cosmocc compiles for two architectures "
                              "at once, so there is no single native CPU."}
@@ -105,11 +103,8 @@ class Cosmocc(ToolchainModule):
     def realise(self, values, lock, store, offline, log):
         return resolve_cosmocc(values["cosmocc"], lock["cosmocc"], store, offline, log)
 
-    def cpu_flags(self, cpu, arch):
-        """Each architecture's level through the fat driver's -X<arch> prefix, e.g. -Xx86_64-march=x86-64-v3."""
-        return self.arch_flags(arch, cpu_flags(cpu, arch))
-
     def arch_flags(self, arch, flags):
+        """Through the fat driver's -X<arch> prefix, e.g. -Xx86_64-march=x86-64-v3."""
         return [f"-X{arch}{flag}" for flag in flags]
 
     def twin_path(self, path, arch):

@@ -9,7 +9,6 @@ import os
 import platform
 
 from compile_flags import release_flags
-from lsone.cpulevels import cpu_flags
 from lsone.errors import InputError
 from lsone.treehash import file_sha256
 from steps import Toolchain
@@ -78,9 +77,6 @@ class Host(ToolchainModule):
                  ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""))
     auto_cpu = "native"
 
-    def cpu_flags(self, cpu, arch):
-        return cpu_flags(cpu, arch)
-
     def configure(self, env, values, realised, cpu):
         cc, cxx = find_compilers(env, values["cc"], values["cxx"])
         machine = platform.machine()
@@ -93,7 +89,7 @@ class Host(ToolchainModule):
             # GCC makes some template statics STB_GNU_UNIQUE, which objcopy cannot make local; clang never does.
             isolation = [] if "clang" in identity.record["cc"]["version"].lower() else ["-fno-gnu-unique"]
         return Toolchain(self.name, self, identity, cpu, arches=[machine], label=f"{platform.system()} {machine}",
-                         build_root="#build", cpu_flags=cpu_flags(cpu, machine),
+                         build_root="#build", cpu_flags=self.cpu_flags(cpu, machine),
                          openmp_flags=["-fopenmp"], openmp_defines=["GGML_USE_OPENMP"],
                          system_libs=["pthread", "m", "dl"], level_isolation_flags=isolation,
                          relocatable_tools=tools)

@@ -29,7 +29,6 @@ class Mini(ToolchainModule):
     name = "mini"
     description = "a test's toolchain"
     variables = (("target", "mini: what to build for", "linux-x86_64"),)
-    targets = TARGETS
     cpu_settings = ("portable", "performant")
     refused_cpu = {"native": "It cross-compiles."}
     auto_cpu = "portable"

@@ -74,7 +74,7 @@ class Source:
 
 @dataclass(eq=False)
 class CpuBackend:
-    """ggml's CPU backend: a library (one level) or isolated level objects, plus the dispatcher."""
+    """ggml's CPU backend: a library (one level) or isolated level objects, plus the dispatcher's object."""
     libraries: list
     objects: list
 

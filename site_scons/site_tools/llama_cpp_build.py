@@ -199,16 +199,32 @@ def _cpu_dispatcher(env, toolchain, runtime, ggml_inc):
     return _objects(env, toolchain, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
 
 
-def _cpu_backend(env, toolchain, src, lists, defines, includes):
-    """cpu=multi: isolated per-level objects, linked as objects; else upstream's one ggml-cpu library."""
+def _source_lists(src, toolchain):
+    """{target: [absolute source paths]} from upstream's CMakeLists (a fat compiler's: every architecture's)."""
+    arches = toolchain.arches
+    with reported():
+        return {name: [f"{src}/{x}" for x in files]
+                for name, files in all_source_lists(src, arches if toolchain.fat else arches[0]).items()}
+
+
+def cpu_backend(env, source, toolchain):
+    """ggml's CPU backend and the dispatcher that reports (or, for cpu=multi, chooses) its level:
+    cpu=multi's isolated per-level objects, linked as objects; else upstream's one ggml-cpu library."""
+    src = source.dir.abspath
+    lists = _source_lists(src, toolchain)
+    ggml_inc = [f"{src}/ggml/include"]
+    defines = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
+               toolchain.openmp_defines)
+    includes = [f"{src}/ggml", f"{src}/ggml/src", f"{src}/ggml/src/ggml-cpu"] + ggml_inc
+    dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), ggml_inc)
     if toolchain.cpu == "multi":
-        return CpuBackend(libraries=[], objects=_cpu_levels(env, toolchain, src, lists, defines, includes))
+        return CpuBackend(libraries=[], objects=_cpu_levels(env, toolchain, src, lists, defines, includes) + dispatcher)
     cpu_sources = list(lists["ggml-cpu"])
     for arch in toolchain.arches if toolchain.fat else ():
         cpu_sources += _arch_guarded_sources(env, toolchain, arch, f"{src}/ggml/src", lists[f"ggml-cpu:{arch}"])
     flags = toolchain.cpu_flags + toolchain.openmp_flags
     return CpuBackend(libraries=[_library(env, toolchain, "ggml-cpu", cpu_sources, defines, includes, flags,
-                                          cpu_backend=True)], objects=[])
+                                          cpu_backend=True)], objects=dispatcher)
 
 
 def _library(env, toolchain, name, sources, defines, includes, flags=(), overrides=None, cpu_backend=False):
@@ -216,16 +232,13 @@ def _library(env, toolchain, name, sources, defines, includes, flags=(), overrid
     return env.StaticLibrary(f"{toolchain.build_root}/lib/{name}", objs)[0]
 
 
-def llama_server(env, source, toolchain):
+def llama_server(env, source, toolchain, cpu):
     """Declare every library of llama-server and the program, from the patched Source with the
-    configured Toolchain; return the Server."""
+    configured Toolchain and its CpuBackend; return the Server."""
     src = source.dir.abspath
     gen = f"{toolchain.build_root}/gen"
     s = lambda rel: f"{src}/{rel}"  # noqa: E731
-    arches = toolchain.arches  # a fat compiler builds every file for every architecture
-    with reported():
-        lists = {name: [s(x) for x in files]
-                 for name, files in all_source_lists(src, arches if toolchain.fat else arches[0]).items()}
+    lists = _source_lists(src, toolchain)
     build_info, ui_cpp = _generated_sources(env, source, toolchain, gen)
     library = lambda *a, **k: _library(env, toolchain, *a, **k)  # noqa: E731
     unity = lambda *a: _unity_sources(env, toolchain, *a)  # noqa: E731
@@ -247,9 +260,6 @@ def llama_server(env, source, toolchain):
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = library("lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
                            [runtime, vendor, s("common")] + ggml_inc)
-    cpu_backend = _cpu_backend(env, toolchain, src, lists,
-                               GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
-                               toolchain.openmp_defines, [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc)
     libs = [
         library("llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
@@ -271,14 +281,14 @@ def llama_server(env, source, toolchain):
         runtime_lib,
         library("ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
-        *cpu_backend.libraries,
+        *cpu.libraries,
         library("ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD"] + toolchain.openmp_defines,
                  [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
     main_o = _objects(env, toolchain, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
-    main_o += cpu_backend.objects + _cpu_dispatcher(env, toolchain, runtime, ggml_inc)
+    main_o += cpu.objects
     link = {}
     if env["PLATFORM"] != "darwin":
         # A group lets GNU ld resolve the static libraries' mutual references in one pass.
@@ -303,6 +313,7 @@ def runtime_test_programs(env, server, toolchain):
 def generate(env):
     env.AddMethod(runtime_test_programs, "RuntimeTestPrograms")
     env.Tool("textfile")
+    env.AddMethod(cpu_backend, "CpuBackend")
     env.AddMethod(llama_server, "LlamaServer")
     use_tool(env, "isolate_cpu_levels")
 

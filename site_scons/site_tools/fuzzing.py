@@ -172,14 +172,15 @@ def fuzz_targets(env, requested):
     return ALIASES
 
 
-def fuzz_tree_targets(env, tree):
-    """Declare the fuzz programs over the patched tree, from upstream's source lists."""
+def fuzz_tree_targets(env, source, toolchain):
+    """Declare the fuzz programs over the patched tree (a steps.Source), from upstream's source lists;
+    toolchain (the release one) only says where the tree's generated headers are."""
     if "FUZZ_ENV" not in env:  # neither fuzz alias was requested
         return
     fenv, clang_node = env["FUZZ_ENV"]
     clang_c = os.path.join(os.path.dirname(fenv["CXX"]), os.path.basename(fenv["CXX"]).replace("clang++", "clang"))
-    src = tree.abspath
-    ggml_inc = [f"{src}/ggml/src", f"{src}/ggml/include", f"{env['BUILD_ROOT']}/gen/ggml"]
+    src = source.dir.abspath
+    ggml_inc = [f"{src}/ggml/src", f"{src}/ggml/include", f"{toolchain.build_root}/gen/ggml"]
     for name, (runtime_sources, library, options) in sorted(TREE_TARGETS.items()):
         tenv = fenv.Clone(CC=clang_c, CPPPATH=["#runtime"] + ggml_inc,
                           CPPDEFINES=["GGML_BUILD", "GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"])
@@ -202,4 +203,5 @@ def generate(env):
 
 
 def exists(env):
-    return any(env.WhereIs(n) for n in CLANG_NAMES)
+    """Nothing to check when loading: clang++ with libFuzzer is checked when a fuzz target is asked for."""
+    return True

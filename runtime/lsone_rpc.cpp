@@ -17,6 +17,8 @@
 #    include <winsock2.h>
 #else
 #    include <csignal>
+#    include <netinet/in.h>
+#    include <netinet/tcp.h>
 #    include <sys/socket.h>
 #    include <sys/time.h>
 #endif
@@ -24,6 +26,8 @@
 namespace {
 
 const int DEFAULT_TIMEOUT_SECONDS = 600;  // one graph on a slow CPU worker may take minutes: not forever
+// TCP keepalive: a peer that vanished without a word (power loss, cable) is found in about 2 minutes.
+const int KEEPALIVE_IDLE_SECONDS = 60, KEEPALIVE_INTERVAL_SECONDS = 10, KEEPALIVE_PROBES = 6;
 
 // Names of ggml-rpc.cpp's rpc_cmd values, in its order (protocol 7: HELLO is 14).
 const char * const COMMAND_NAMES[] = {
@@ -108,6 +112,15 @@ void lsone_rpc_socket_timeouts(intptr_t fd, bool client) {
 #endif
     // On Linux the send timeout bounds connect() too.
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, (const char *) &value, sizeof(value));
+    // A worker serves one server at a time and waits for it without a receive timeout (a server may
+    // idle for hours): keepalive frees it from a server that is gone for good, so the next one is served.
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, (const char *) &on, sizeof(on));
+#ifdef TCP_KEEPIDLE
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, (const char *) &KEEPALIVE_IDLE_SECONDS, sizeof(int));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, (const char *) &KEEPALIVE_INTERVAL_SECONDS, sizeof(int));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, (const char *) &KEEPALIVE_PROBES, sizeof(int));
+#endif
     if (client) {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, (const char *) &value, sizeof(value));
 #ifndef _WIN32

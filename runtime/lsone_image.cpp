@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 // The packager (site_scons/lsone/zipembed.py, record_image_size) finds this record in the
@@ -99,6 +100,28 @@ uint64_t pe_certificate_offset(int fd, uint64_t file_size) {
     }
     const uint64_t offset = u32(dir), size = u32(dir + 4);
     return size != 0 && offset != 0 && offset + size == file_size ? offset : 0;
+}
+
+bool find_zip_bounds(int fd, const std::string & path, bool is_self, zip_bounds & b, std::string & err) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err = path + ": not a regular file";
+        return false;
+    }
+    b.file_size = (uint64_t) st.st_size;
+    const uint64_t recorded_image_size = is_self ? loaded_image_size() : find_image_size_record(fd, b.file_size);
+    if (recorded_image_size > b.file_size) {
+        err = path + ": the file is truncated: it has " + std::to_string(b.file_size) + " bytes, but its executable "
+              "image alone was " + std::to_string(recorded_image_size) + " when it was packaged (download or build it again)";
+        return false;
+    }
+    b.image_end = recorded_image_size ? recorded_image_size : elf_image_end(fd, b.file_size);
+    // A recorded size is written only by the packager, together with the zip: it must be there.
+    b.has_appendix = recorded_image_size != 0 || (b.image_end != 0 && b.file_size > b.image_end);
+    const uint64_t certificate = pe_certificate_offset(fd, b.file_size);
+    b.zip_end = certificate ? certificate : b.file_size;  // a signed file: the zip ends before
+    b.padding = certificate ? 8 : 1;                      // the 8-byte padding and certificate
+    return true;
 }
 
 }  // namespace lsone

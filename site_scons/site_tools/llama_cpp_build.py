@@ -191,15 +191,16 @@ def _cpu_levels(env, src, lists, defines, includes):
     return isolated
 
 
-def _cpu_dispatcher(env, runtime, ggml_inc):
-    """runtime/cpu/lsone_cpu_dispatch.cpp: chooses among the levels (cpu=multi) or names the one level."""
+def _cpu_dispatcher(env, runtime, includes):
+    """runtime/cpu/lsone_cpu_dispatch.cpp: chooses among the levels (cpu=multi) or names the one level;
+    includes: ggml's and common's (its /props report is a common_json)."""
     source = [env.File("#runtime/cpu/lsone_cpu_dispatch.cpp")]
     gen = f"{env['BUILD_ROOT']}/gen/cpu"
     if env["CPU"] != "multi":
-        return _objects(env, source, [("LSONE_CPU_SINGLE_LEVEL", env["CPU"])], [runtime] + ggml_inc)
+        return _objects(env, source, [("LSONE_CPU_SINGLE_LEVEL", env["CPU"])], [runtime] + includes)
     table = {arch: MULTI_LEVELS[arch] for arch in env["TARGET_ARCHES"]}
     env.Textfile(f"{gen}/lsone_cpu_levels.inc", env.CpuLevelTable(table))
-    return _objects(env, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
+    return _objects(env, source, [], [runtime, gen] + includes, cpu_backend=True)
 
 
 def _library(env, name, sources, defines, includes, flags=(), overrides=None, cpu_backend=False):
@@ -277,7 +278,7 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
     ]
     main_o = _objects(env, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
-    main_o += [p for p in cpu_parts if p not in cpu_libs] + _cpu_dispatcher(env, runtime, ggml_inc)
+    main_o += [p for p in cpu_parts if p not in cpu_libs] + _cpu_dispatcher(env, runtime, [s("common")] + ggml_inc)
     link = {}
     if env["PLATFORM"] != "darwin":
         # A group lets GNU ld resolve the static libraries' mutual references in one pass.

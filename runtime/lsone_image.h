@@ -2,6 +2,8 @@
 // bounded reads the zip reader is built on.
 #pragma once
 
+#include "lsone_platform.h"  // read_at
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,9 +18,6 @@ inline uint64_t u64(const unsigned char * p) { return (uint64_t) u32(p) | ((uint
 inline bool within(uint64_t offset, uint64_t len, uint64_t file_size) {
     return offset <= file_size && len <= file_size - offset;
 }
-
-// Exactly len bytes at offset (pread: the descriptor's file position is left alone).
-bool read_at(int fd, uint64_t offset, void * buf, size_t len);
 
 // The image size the packager recorded in this process's own executable (0: none recorded).
 uint64_t loaded_image_size();

@@ -9,25 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#if defined(_WIN32)
-#    include <windows.h>
-#elif defined(__APPLE__)
-#    include <mach-o/dyld.h>
-#    include <climits>
-#elif defined(__COSMOPOLITAN__)
-#    include <cosmo.h>  // GetProgramExecutableName
-#else
-#    include <climits>
-#endif
-
-#ifndef O_CLOEXEC
-#    define O_CLOEXEC 0
-#endif
-
 namespace lsone {
 
 namespace {
@@ -40,12 +21,7 @@ const uint64_t MAX_DIRECTORY_SIZE = 64ull << 20;
 const uint64_t MAX_ENTRY_READ     = 256ull << 20;
 
 std::shared_ptr<const int> keep_fd(int fd) {
-    return std::shared_ptr<const int>(new int(fd), [](const int * p) { close(*p); delete p; });
-}
-
-bool same_file(int a, int b) {
-    struct stat sa, sb;
-    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return std::shared_ptr<const int>(new int(fd), [](const int * p) { close_file(*p); delete p; });
 }
 
 // The central directory as the end record (or the zip64 one) states it.
@@ -231,11 +207,6 @@ bool read_zip_fd(std::shared_ptr<const int> fd, const std::string & path, bool i
     return !found || (check_directory_span(path, bounds, dir, err) && read_directory(*fd, path, bounds, dir, out.entries, err));
 }
 
-int open_readable(const std::string & path) {
-    // O_NONBLOCK: a FIFO in the file's place must not block the open (it is then refused as not regular).
-    return open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-}
-
 }  // namespace
 
 const zip_entry * zip_archive::find(const std::string & name) const {
@@ -247,34 +218,8 @@ const zip_entry * zip_archive::find(const std::string & name) const {
     return nullptr;
 }
 
-std::string self_exe_path() {
-#if defined(__COSMOPOLITAN__)
-    const char * path = GetProgramExecutableName();
-    return path ? path : "";
-#elif defined(_WIN32)
-    wchar_t wbuf[32768];
-    DWORD n = GetModuleFileNameW(NULL, wbuf, 32768);
-    int len = WideCharToMultiByte(CP_UTF8, 0, wbuf, (int) n, NULL, 0, NULL, NULL);
-    std::string out(len, '\0');
-    WideCharToMultiByte(CP_UTF8, 0, wbuf, (int) n, &out[0], len, NULL, NULL);
-    return out;
-#elif defined(__APPLE__)
-    char buf[PATH_MAX];
-    uint32_t size = sizeof(buf);
-    if (_NSGetExecutablePath(buf, &size) != 0) {
-        return "";
-    }
-    char real[PATH_MAX];
-    return realpath(buf, real) ? real : buf;
-#else
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    return n > 0 ? std::string(buf, (size_t) n) : "";
-#endif
-}
-
 bool read_zip(const std::string & path, zip_archive & out, std::string & err) {
-    const int fd = open_readable(path);
+    const int fd = open_for_reading(path);
     if (fd < 0) {
         err = "cannot open " + path + ": " + std::strerror(errno);
         return false;
@@ -286,13 +231,7 @@ const zip_archive & self_zip() {
     static const zip_archive archive = [] {
         zip_archive zip;
         const std::string path = self_exe_path();
-        int fd = -1;
-#if defined(__linux__) && !defined(__COSMOPOLITAN__)
-        fd = open_readable("/proc/self/exe");  // the file this process runs, even if a rebuild renamed another over it
-#endif
-        if (fd < 0) {
-            fd = open_readable(path);  // the one time the executable is opened by name
-        }
+        const int fd = open_self_exe(path);
         std::string err;
         if (fd < 0) {
             err = "cannot open " + path + ": " + std::strerror(errno);
@@ -307,14 +246,15 @@ const zip_archive & self_zip() {
 }
 
 bool archive_holds(const zip_archive & zip, uint64_t offset, uint64_t size, std::string & err) {
-    struct stat st;
-    if (!zip.fd || fstat(*zip.fd, &st) != 0) {
+    uint64_t now = 0;
+    bool regular = false;
+    if (!zip.fd || !file_status(*zip.fd, now, regular)) {
         err = zip.path + ": the executable's file is not open";
         return false;
     }
-    if ((uint64_t) st.st_size != zip.file_size || !within(offset, size, (uint64_t) st.st_size)) {
+    if (now != zip.file_size || !within(offset, size, now)) {
         err = zip.path + ": the executable changed while it was running (" + std::to_string(zip.file_size) +
-              " bytes at startup, " + std::to_string((uint64_t) st.st_size) + " now); restart it";
+              " bytes at startup, " + std::to_string(now) + " now); restart it";
         return false;
     }
     return true;
@@ -350,22 +290,14 @@ FILE * open_archive_range(const zip_archive & zip, uint64_t offset, uint64_t siz
     if (!archive_holds(zip, offset, size, err)) {
         return nullptr;
     }
-    int fd = -1;
-#if defined(__linux__) || defined(__COSMOPOLITAN__)
-    // The same open file through the descriptor (not its name), with a file position of its own.
-    fd = open(("/proc/self/fd/" + std::to_string(*zip.fd)).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 && !same_file(fd, *zip.fd)) {
-        close(fd);
-        fd = -1;
-    }
-#endif
+    int fd = reopen_descriptor(*zip.fd);
     if (fd < 0) {
-        fd = dup(*zip.fd);  // shares the file position: llama_file seeks before it reads
+        fd = duplicate_descriptor(*zip.fd);  // shares the file position: llama_file seeks before it reads
     }
     FILE * f = fd < 0 ? nullptr : fdopen(fd, "rb");
     if (!f) {
         if (fd >= 0) {
-            close(fd);
+            close_file(fd);
         }
         err = zip.path + ": cannot open another stream on the executable: " + std::strerror(errno);
     }

@@ -293,7 +293,7 @@ def runtime_test_programs(env):
     runtime = env.Dir("#runtime")
     lib = env["LSONE_RUNTIME_LIB"]  # the drivers pull in only the parser and the zip reader
     programs = []
-    for name in ("args_dump", "layer_dump", "zip_dump"):
+    for name in ("args_dump", "layer_dump", "zip_dump", "map_dump"):
         objs = _objects(env, [env.File(f"#runtime/tests/{name}.cpp")], [], [runtime])
         programs += env.Program(f"{env['BUILD_ROOT']}/tests/{name}", objs, LIBS=[lib])
     return programs

@@ -7,6 +7,7 @@ import re
 import resource
 import struct
 import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -19,12 +20,14 @@ from lsone.errors import InputError
 from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip
 
 DRIVERS = os.path.join(REPO, "build", "tests")
+sys.path.insert(0, os.path.join(REPO, "runtime", "tests"))
+from cross_check import MODEL, fnv1a  # noqa: E402  the same model and hash as the other systems' check
 
 
 @pytest.fixture(scope="module")
 def drivers():
     run_scons("runtime-tests")
-    return {name: os.path.join(DRIVERS, name) for name in ("args_dump", "layer_dump", "zip_dump")}
+    return {name: os.path.join(DRIVERS, name) for name in ("args_dump", "layer_dump", "zip_dump", "map_dump")}
 
 
 def cpp_parse(drivers, tmp_path, text, env=None):
@@ -99,6 +102,21 @@ def test_zip_reader_matches_the_writer(drivers, tmp_path):
     assert code == 0
     assert entries["m.gguf"] == (0, offsets["m.gguf"][0], 5008) and entries["m.gguf"][1] % 65536 == 0
     assert entries[".args"][2] == 5
+
+
+def test_model_entry_mapped_streamed_and_read_gives_its_bytes(drivers, tmp_path):
+    """The three ways the server reads a model from its own zip (runtime/tests/map_dump.cpp)."""
+    source = tmp_path / "m.gguf"
+    source.write_bytes(MODEL)
+    exe = tmp_path / "map-dump"
+    offset, size, _ = append_zip(drivers["map_dump"], str(exe), {".args": b"-c 8\n", "m.gguf": str(source)})["m.gguf"]
+    result = subprocess.run([str(exe), "m.gguf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"offset": offset, "size": size, "magic": "GGUF", "fnv1a": fnv1a(MODEL),
+                                         "stream_matches": True, "read_entry_matches": True}
+    assert offset % 65536 == 0
+    missing = subprocess.run([str(exe), "nothing.gguf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert missing.returncode == 2 and "no entry 'nothing.gguf'" in missing.stderr
 
 
 def test_zip_reader_handles_zip64(drivers, tmp_path):

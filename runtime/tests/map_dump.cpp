@@ -47,17 +47,20 @@ int main(int argc, char ** argv) {
     if (!mapped) {
         return fail("cannot map " + name + " at offset " + std::to_string(offset));
     }
-    std::vector<unsigned char> streamed((size_t) size);
     FILE * stream = lsone::open_archive_range(zip, offset, size, err);
     if (!stream) {
         return fail(err);
     }
-    const bool stream_ok = lsone::seek_stream(stream, offset) && std::fread(streamed.data(), 1, streamed.size(), stream) == size;
-    std::fclose(stream);
+    // read_entry between the seek and the read: on Windows a read at an offset moves the file
+    // pointer, so a stream that shared it with the archive's descriptor would read elsewhere.
+    const bool seeked = lsone::seek_stream(stream, offset);
     std::string read;
     if (!lsone::read_entry(zip, name, read, err)) {
         return fail(err);
     }
+    std::vector<unsigned char> streamed((size_t) size);
+    const bool stream_ok = seeked && std::fread(streamed.data(), 1, streamed.size(), stream) == size;
+    std::fclose(stream);
     const bool same_stream = stream_ok && std::memcmp(mapped, streamed.data(), (size_t) size) == 0;
     const bool same_read = read.size() == size && std::memcmp(mapped, read.data(), (size_t) size) == 0;
     std::printf("{\"offset\": %" PRIu64 ", \"size\": %" PRIu64 ", \"magic\": ", offset, size);

@@ -84,18 +84,8 @@ bool read_at(int fd, uint64_t offset, void * buf, size_t len) {
     return true;
 }
 
-bool read_to_end(int fd, std::string & out) {
-    char buf[65536];
-    for (;;) {
-        const int n = _read(fd, buf, sizeof(buf));
-        if (n < 0) {
-            return false;
-        }
-        if (n == 0) {
-            return true;
-        }
-        out.append(buf, (size_t) n);
-    }
+long long read_some(int fd, void * buf, size_t len) {
+    return _read(fd, buf, (unsigned) std::min<size_t>(len, 1u << 30));
 }
 
 int reopen_descriptor(int fd) {
@@ -195,21 +185,12 @@ bool read_at(int fd, uint64_t offset, void * buf, size_t len) {
     return true;
 }
 
-bool read_to_end(int fd, std::string & out) {
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return false;
-        }
-        if (n == 0) {
-            return true;
-        }
-        out.append(buf, (size_t) n);
-    }
+long long read_some(int fd, void * buf, size_t len) {
+    ssize_t n;
+    do {
+        n = read(fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    return n;
 }
 
 int reopen_descriptor(int fd) {
@@ -270,5 +251,14 @@ void set_env_default(const char * name, const std::string & value) {
 }
 
 #endif
+
+bool read_to_end(int fd, std::string & out) {
+    char buf[65536];
+    long long n;
+    while ((n = read_some(fd, buf, sizeof(buf))) > 0) {
+        out.append(buf, (size_t) n);
+    }
+    return n == 0;
+}
 
 }  // namespace lsone

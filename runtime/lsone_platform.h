@@ -30,6 +30,9 @@ bool file_status(int fd, uint64_t & size, bool & regular);
 // used (pread, or ReadFile at an offset). False on an error or at the end of the file.
 bool read_at(int fd, uint64_t offset, void * buf, size_t len);
 
+// Up to len bytes from fd's file position: how many, 0 at the end of the file, -1 (errno) on an error.
+long long read_some(int fd, void * buf, size_t len);
+
 // The whole rest of fd's file, read from its file position. False with errno on an error.
 bool read_to_end(int fd, std::string & out);
 

@@ -45,7 +45,7 @@ ARGS_FILES = {
     "crlf": b"--a\r\n--b 'c\r\nd'\r\n",
     "unicode": "caf\u00e9 '\u2028' \"\\xe9\"".encode(),
     "error": b"--a\n'open",
-    "nul": b"--a\n--alias x\0y\n",
+    "zero_byte": b"--a\n--alias x\0y\n",  # not "nul": NUL.* names the null device on Windows
 }
 MODEL = b"GGUF" + struct.pack("<I", 3) + bytes(range(256)) * 300
 
@@ -92,7 +92,7 @@ def answers(drivers, run, work):
         with open(os.path.join(work, name + ".args"), "wb") as f:
             f.write(text)
     out = {"args_each": run(drivers["args_dump"], "--each", *[n + ".args" for n in ARGS_FILES], cwd=work),
-           "args_error": run(drivers["args_dump"], "nul.args", cwd=work)}
+           "args_error": run(drivers["args_dump"], "zero_byte.args", cwd=work)}
 
     with open(os.path.join(work, "m.gguf"), "wb") as f:
         f.write(MODEL)

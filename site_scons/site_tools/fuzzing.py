@@ -21,8 +21,8 @@ from SCons.Script import Action, Builder
 from lsone.treehash import file_sha256
 
 TARGETS = {  # name: (runtime sources, libFuzzer options)
-    "zip": (["lsone_zip.cpp", "lsone_image.cpp"], ["-max_len=8192"]),
-    "args": (["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp"], ["-max_len=4096"]),
+    "zip": (["lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"], ["-max_len=8192"]),
+    "args": (["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"], ["-max_len=4096"]),
 }
 ALIASES = ("fuzz", "fuzz-regress")
 SANITIZE = "-fsanitize=address,undefined"

@@ -26,8 +26,8 @@ from lsone.treehash import file_sha256
 from scons_errors import reported
 
 TARGETS = {  # name: (runtime sources, libFuzzer options)
-    "zip": (["lsone_zip.cpp", "lsone_image.cpp"], ["-max_len=8192"]),
-    "args": (["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp"], ["-max_len=4096"]),
+    "zip": (["lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"], ["-max_len=8192"]),
+    "args": (["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"], ["-max_len=4096"]),
 }
 # Over the patched llama.cpp tree, declared by FuzzTreeTargets once it exists: name: (runtime sources,
 # tree sources compiled into a static library, so only what the target uses is linked, libFuzzer options).

@@ -211,7 +211,9 @@ int lsone_rpc_worker_main(int argc, char ** argv) {
 #ifndef _WIN32
     std::signal(SIGPIPE, SIG_IGN);  // a server that dies mid-send must not kill the worker
 #endif
-    std::fprintf(stderr, "rpc-server: CPU level %s\n", lsone_cpu_level_json().c_str());
+    const common_json & cpu = lsone_cpu_level();
+    std::fprintf(stderr, "rpc-server: CPU level %s: %s\n", cpu.at("level").get<std::string>().c_str(),
+                 cpu.at("reason").get<std::string>().c_str());
     const std::vector<ggml_backend_dev_t> devices = choose_devices(p);
     if (devices.empty()) {
         std::fprintf(stderr, "rpc-server: no device to serve\n");

@@ -260,7 +260,10 @@ def llama_server(env, source, toolchain, cpu):
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = library("lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
-                           [runtime, vendor, s("common")] + ggml_inc)
+                           [runtime, vendor, s("common")] + llama_inc)
+    # The RPC backend registers itself where ggml-backend-reg.cpp reads GGML_USE_RPC: the define goes to that
+    # one file, so every other object keeps its command line and its CacheDir entry.
+    rpc_registry = {s("ggml/src/ggml-backend-reg.cpp"): {"defines": ["GGML_USE_RPC"]}}
     libs = [
         library("llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
@@ -281,7 +284,8 @@ def llama_server(env, source, toolchain, cpu):
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
         runtime_lib,
         library("ggml", lists["ggml"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
+                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
+        library("ggml-rpc", lists["ggml-rpc"], GGML_DIR_DEFINES, [s("ggml/src"), runtime] + ggml_inc),
         *cpu.libraries,
         library("ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD"] + toolchain.openmp_defines,

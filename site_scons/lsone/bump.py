@@ -18,7 +18,6 @@ import subprocess
 
 from .bumpreport import BumpReport, line_changes
 from .errors import InputError
-from .fetch import fetch_tree
 from .patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
 from .pins import Pin, load_lock, write_lock
 from .sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
@@ -151,7 +150,10 @@ def _bump(repo, ref, store, machine, log, github_api, token, work, report):
     if target.description != ref:
         report.target += f" resolved to {target.description}"
     old_tree = store.realise(old, log=log)
-    new_tree, new_hash, mirror, facts = fetch_tree(old.name, target.mirrors, old.include, store, None, log)
+    new_tree = store.realise(Pin(old.name, "tree", None, target.mirrors, include=old.include), log=log,
+                             fix="check your network, or fetch the archive yourself and add it as a mirror")
+    new = store.describe(new_tree)
+    new_hash, mirror, facts = new["hash"], new["mirror"], new["facts"]
     rev = target.rev or facts.get("commit") or "unknown"
     report.new = (rev, new_hash, target.build_number)
     log(f"new tree: {rev} {new_hash}" + (f" (build b{target.build_number})" if target.build_number else ""))

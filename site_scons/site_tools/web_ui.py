@@ -52,21 +52,16 @@ def upstream_ui_key(source_dir, node_identity):
 
 def build_upstream_ui(store, source_dir, node, key):
     """The store path of the built UI, built with npm unless another build got there first."""
-    final = store.path_for(STORE_NAME, key)
-    with store.lock(STORE_NAME):
-        if os.path.isdir(final):
-            return final
-        with store.staging(STORE_NAME) as work:
-            ui = os.path.join(work, "ui")
-            shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
-            _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
-            _run(node, ["run", "build"], ui, "npm run build")
-            dist = os.path.join(ui, "dist")
-            if not os.path.isfile(os.path.join(dist, "index.html")):
-                raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
-            path = store.insert_output(dist, STORE_NAME, key)
-            logger("ui")(f"built UI stored at {path}")
-            return path
+    def build(work):
+        ui = os.path.join(work, "ui")
+        shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
+        _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
+        _run(node, ["run", "build"], ui, "npm run build")
+        dist = os.path.join(ui, "dist")
+        if not os.path.isfile(os.path.join(dist, "index.html")):
+            raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
+        return dist
+    return store.realise_output(STORE_NAME, key, build, logger("ui"))
 
 
 def _built_ui(target, source, env):
@@ -74,8 +69,7 @@ def _built_ui(target, source, env):
     spec = json.loads(source[0].read())
     with reported(during_build=True):
         path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NODE"], spec["key"])
-    with open(path + ".json") as f:
-        content = json.load(f)["hash"]
+    content = Store(spec["store"]).describe(path)["hash"]
     with open(target[0].abspath, "w") as f:
         json.dump({"store": path, "content": content}, f, sort_keys=True)
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 import tempfile
 
-from lsone.compare import first_difference
-from lsone.treehash import file_sha256
+from lsone.inputs.treehash import file_sha256
+from lsone.packaging.compare import first_difference
 
 # What a build reads from the checkout; build/ and caches are deliberately left behind.
 CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock",

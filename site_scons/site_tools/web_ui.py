@@ -17,9 +17,9 @@ import subprocess
 from SCons.Script import Action, Builder
 
 from lsone.errors import InputError
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import tree_hash
 from lsone.progress import logger
-from lsone.store import Store
-from lsone.treehash import tree_hash
 from scons_errors import reported
 from steps import Ui
 

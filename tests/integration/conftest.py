@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from lsone.ape import launch_command
+from lsone.packaging.ape import launch_command
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 

@@ -11,11 +11,11 @@ import tarfile
 import pytest
 
 from conftest import REPO
-from lsone.bump import bump, mirrors_for
-from lsone.upstream import GITHUB_ARCHIVE
-from lsone.pins import Pin, load_lock, write_lock
-from lsone.store import Store
-from lsone.treehash import tree_hash
+from lsone.inputs.pins import Pin, load_lock, write_lock
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import tree_hash
+from lsone.inputs.upstream import GITHUB_ARCHIVE
+from lsone.maintenance.bump import bump, mirrors_for
 
 PATCHED_FILE = "tools/server/server.cpp"
 
@@ -131,7 +131,7 @@ def test_removed_cpu_source_gives_the_fix(workspace, http_server):
     code, log = run(repo, ref, store)
     assert code == 1
     assert "upstream removed or renamed CPU backend sources" in log and "ggml-cpu/vec.cpp" in log
-    assert "site_scons/lsone/sourcelists.py" in log
+    assert "site_scons/lsone/inputs/sourcelists.py" in log
     assert (repo / "sources.lock").read_bytes() == before
 
 

@@ -30,7 +30,7 @@ def test_malformed_json_gets_upstream_error_and_server_survives(tiny_server):
 def test_version_names_pinned_commit(server_binary):
     import subprocess
 
-    from lsone.ape import launch_command
+    from lsone.packaging.ape import launch_command
     out = subprocess.run([*launch_command(server_binary), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True).stdout
     assert "commit 0c1e570" in out

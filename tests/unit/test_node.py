@@ -6,9 +6,9 @@ import pytest
 
 from conftest import REPO
 from lsone.errors import InputError
-from lsone.node import NPM_CLI, NPX_CLI, pin_name, platform_pin, prepare_wheel_tree, user_node
-from lsone.pins import load_lock
-from lsone.store import Store
+from lsone.inputs.node import NPM_CLI, NPX_CLI, pin_name, platform_pin, prepare_wheel_tree, user_node
+from lsone.inputs.pins import load_lock
+from lsone.inputs.store import Store
 
 
 def test_the_lock_pins_node_24_19_0_for_linux_and_macos():

@@ -5,9 +5,9 @@ import tarfile
 import pytest
 
 from lsone.errors import InputError
-from lsone.pins import Pin
-from lsone.store import Store
-from lsone.treehash import tree_hash
+from lsone.inputs.pins import Pin
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import tree_hash
 
 
 def staged_tree(path, content="hello"):

@@ -12,15 +12,15 @@ import os
 
 import pytest
 
-from lsone import fetch
 from lsone.errors import InputError
-from lsone.pins import Pin
-from lsone.store import Store
-from lsone.treehash import file_digest
+from lsone.inputs import fetch
+from lsone.inputs.pins import Pin
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import file_digest
 
 SITE_SCONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                           "site_scons")
-STORE_MODULE = os.path.join("lsone", "store.py")
+STORE_MODULE = os.path.join("lsone", "inputs", "store.py")
 # What places or stages an entry, or locks the store to do so: only store.py may call these.
 STORE_WRITES = {"staging", "lock", "_insert_file", "_insert_tree", "_place", "_write_meta", "make_read_only",
                 "insert_file", "insert_tree", "insert_output"}
@@ -51,7 +51,7 @@ def build_modules():
 def test_the_scan_notices_a_side_door():
     side_door = "def f(store):\n    with store.staging('x') as w:\n        store.insert_tree(w, 'x', h)\n"
     assert [n for _where, n in store_writes(side_door, "x.py")] == ["staging", "insert_tree"]
-    assert store_writes("from lsone.store import make_read_only\n", "y.py") == [("y.py:1", "make_read_only")]
+    assert store_writes("from lsone.inputs.store import make_read_only\n", "y.py") == [("y.py:1", "make_read_only")]
 
 
 def test_nothing_outside_store_py_writes_into_the_store():

@@ -7,7 +7,7 @@
 
 The lock file is rewritten only when every patch applies. Patches that apply
 with an offset or fuzz are regenerated; failed ones keep their rejects.
-Either way the report (lsone/bumpreport.py) is written to build/bump/report.md.
+Either way the report (lsone/maintenance/bumpreport.py) is written to build/bump/report.md.
 """
 
 import difflib
@@ -17,11 +17,11 @@ import shutil
 import subprocess
 
 from .bumpreport import BumpReport, line_changes
-from .errors import InputError
-from .patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
-from .pins import Pin, load_lock, write_lock
-from .sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
-from .upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
+from ..errors import InputError
+from ..inputs.patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
+from ..inputs.pins import Pin, load_lock, write_lock
+from ..inputs.sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
+from ..inputs.upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
 
 
 def mirrors_for(ref):

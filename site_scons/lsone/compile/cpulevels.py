@@ -15,7 +15,7 @@ Plain Python: the build and the tests import it without SCons.
 import os
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 # The cpu= settings, each with what it means (the variable's help and the errors say these).
 CPU_CHOICES = {
@@ -132,7 +132,8 @@ def multi_levels(arches):
 
 def check_multi_levels(src, arches):
     """The levels cpu=multi builds for arches are upstream's, at the tree src."""
-    return check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
+    return check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches},
+                          "site_scons/lsone/compile/cpulevels.py")
 
 
 def single_level_defines(cpu):
@@ -173,7 +174,7 @@ def upstream_variants(src):
         found[arch] = {m.group(1).replace(".", "_"): m.group(2).split() for m in _VARIANT_RE.finditer(branch)}
         if not found[arch]:
             raise InputError(VARIANTS_CMAKE, f"no GGML_CPU_ALL_VARIANTS list for {arch} found",
-                             fix="update lsone/cpulevels.py to where upstream lists its CPU variants now")
+                             fix="update lsone/compile/cpulevels.py to where upstream lists its CPU variants now")
     return found
 
 

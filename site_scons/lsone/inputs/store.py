@@ -19,7 +19,7 @@ import stat
 import tempfile
 
 from .archive import extract_tree
-from .errors import InputError
+from ..errors import InputError
 from .fetch import deliver, first_delivery, mirror_origin
 from .treehash import file_digest, hex_digits, iter_tree, tree_hash
 

@@ -20,8 +20,8 @@ import zipfile
 
 from . import http
 from .archive import extract_tree
-from .errors import InputError
-from .progress import human_bytes
+from ..errors import InputError
+from ..progress import human_bytes
 
 FETCH_ERRORS = (http.DownloadError, InputError, OSError, tarfile.TarError, zipfile.BadZipFile)
 

@@ -1,10 +1,10 @@
-"""Models: model=NAME from models.lock (a file pin, see lsone.pins) or model=PATH, GGUF facts,
+"""Models: model=NAME from models.lock (a file pin, see lsone.inputs.pins) or model=PATH, GGUF facts,
 and `scons add-model`, which pins a new one."""
 
 import os
 import sys
 
-from .errors import InputError
+from ..errors import InputError
 from .pins import Pin, load_lock, write_lock
 
 FETCH_FIX = "check your network, or download the file yourself and pass model=PATH"
@@ -55,7 +55,7 @@ def add_model(lock_path, url, store, gguf_py_dir, name=None, license="", log=pri
     """Download url, hash it, read its GGUF facts, and write a models.lock entry."""
     name = name or os.path.basename(url.split("?")[0])
     pins = load_models_lock(lock_path)
-    from .zipembed import check_gguf
+    from ..packaging.zipembed import check_gguf
     mirrors = [{"type": "url", "url": url}]
     path = store.realise(Pin(name, "file", None, mirrors), log=log, vet=lambda partial: check_gguf(partial, label=url),
                          fix=FETCH_FIX)

@@ -9,7 +9,7 @@ The unpacked tree is stored under the archive's hash, with its own tree hash bes
 
 import os
 
-from .errors import InputError
+from ..errors import InputError
 from .pins import load_pin as _load_pin
 from .store import cached_digest
 from .treehash import file_digest, tree_hash

@@ -20,7 +20,7 @@ from .bumpreport import BumpReport, line_changes
 from ..errors import InputError
 from ..inputs.patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
 from ..inputs.pins import Pin, load_lock, write_lock
-from ..inputs.sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
+from ..inputs.sourcelists import CMAKE_TARGETS, RPC_CMAKE, all_source_lists, target_sources
 from ..inputs.upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
 
 
@@ -110,11 +110,12 @@ def source_list_changes(old_tree, new_tree, machine):
     """Per target, the sources upstream added or removed. The new tree must fit the build's
     lists (InputError with the fix otherwise); an old tree that predates a target is fine."""
     new = all_source_lists(new_tree, machine)
+    declared_in = dict(CMAKE_TARGETS, **{"ggml-rpc": (RPC_CMAKE, "ggml-rpc")})  # where each target's list is
     report = []
     for target in sorted(new):
         try:
             old = set(all_source_lists(old_tree, machine)[target]) if target == "ggml-cpu" else \
-                set(target_sources(old_tree, *CMAKE_TARGETS[target]))
+                set(target_sources(old_tree, *declared_in[target]))
         except InputError:
             old = set()
         added = sorted(set(new[target]) - old)

@@ -12,7 +12,7 @@ import SCons.Errors
 from commands import logger
 from lsone.cosmocc import available_locally, resolve_cosmocc
 from lsone.models import FETCH_FIX, load_models_lock, resolve_model
-from lsone.node import pinned_node, platform_pin, user_node
+from lsone.node import PinnedNode, platform_pin, user_node
 from lsone.pins import Pin, load_lock, load_pin
 from lsone.store import Store
 from scons_errors import reported
@@ -27,7 +27,7 @@ class Inputs:
         self.llama_cpp_tree = llama_cpp_tree  # verified, unpatched
         self.model = model                    # a .gguf path, or None
         self.cosmocc = cosmocc                # a lsone.cosmocc.Toolchain, or None
-        self.node = node                      # a lsone.node.Node (ui=upstream), or None
+        self.node = node                      # a lsone.node.Node or PinnedNode (ui=upstream), or None
 
 
 def _lock(repo, name):
@@ -83,8 +83,9 @@ def needed_pins(env, repo, toolchain, tools):
 
 def audit_offline(store, pins, ui):
     """offline=1: every needed pin the store lacks, named at once instead of failing on the first."""
+    # Node only builds the UI, which offline=1 never does (web_ui says so when the built UI is missing)
     missing = [f"{'model ' if role == 'model' else ''}{pin.label} ({pin.hash})"
-               for role, pin in pins.items() if not store.has_pin(pin)]
+               for role, pin in pins.items() if role != "node" and not store.has_pin(pin)]
     if ui == "upstream" and not store.has_pin(pins["llama.cpp"]):
         missing.append("the built web UI (ui=upstream; its source comes with llama.cpp)")
     if missing:
@@ -114,6 +115,7 @@ def realise(env, repo):
             cosmocc = resolve_cosmocc(env["cosmocc"], tools["cosmocc"], store, offline, logger("cosmocc"))
         node = None
         if env["ui"] == "upstream":
+            # the pinned Node is fetched by the UI's action, only if the store lacks the built UI
             node = user_node(env["node"], store, logger("node")) if env["node"] else \
-                pinned_node(pins["node"], store, offline, logger("node"))
+                PinnedNode(pins["node"], store, offline, logger("node"))
     return Inputs(toolchain, pins["llama.cpp"], tree, model, cosmocc, node)

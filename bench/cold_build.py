@@ -40,7 +40,9 @@ def run_timestamped(cmd, cwd, logfile):
     start = time.monotonic()
     lines = []
     with open(logfile, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # unbuffered: SCons prints to a pipe, and a buffered line would get the time of a later flush
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
         for line in proc.stdout:
             t = time.monotonic() - start
             lines.append((t, line.rstrip()))

@@ -11,23 +11,27 @@ import SCons.Errors
 
 from commands import logger
 from lsone.cosmocc import available_locally, resolve_cosmocc
+from lsone.errors import InputError
 from lsone.models import FETCH_FIX, load_models_lock, resolve_model
 from lsone.node import pinned_node, platform_pin, user_node
 from lsone.pins import Pin, load_lock, load_pin
 from lsone.store import Store
+from lsone.zig import check_target, default_target, host_pin, pinned_zig
 from scons_errors import reported
 
 
 class Inputs:
     """What the rest of the recipe builds from: paths in the store (or the user's own files)."""
 
-    def __init__(self, toolchain, llama_cpp_pin, llama_cpp_tree, model, cosmocc, node):
-        self.toolchain = toolchain            # "host" or "cosmocc"
+    def __init__(self, toolchain, llama_cpp_pin, llama_cpp_tree, model, cosmocc, node, zig=None, target=None):
+        self.toolchain = toolchain            # "host", "cosmocc" or "zig"
         self.llama_cpp_pin = llama_cpp_pin
         self.llama_cpp_tree = llama_cpp_tree  # verified, unpatched
         self.model = model                    # a .gguf path, or None
         self.cosmocc = cosmocc                # a lsone.cosmocc.Toolchain, or None
         self.node = node                      # a lsone.node.Node (ui=upstream), or None
+        self.zig = zig                        # a lsone.zig.Zig, or None
+        self.target = target                  # toolchain=zig: a lsone.zig.TARGETS name
 
 
 def _lock(repo, name):
@@ -41,8 +45,8 @@ def choose_toolchain(env, cosmocc_pin, store, log=print):
         if env["cosmocc"]:
             log(f"note: cosmocc={env['cosmocc']} is ignored because toolchain=host")
         return "host"
-    if requested == "cosmocc":
-        return "cosmocc"
+    if requested in ("cosmocc", "zig"):
+        return requested
     if available_locally(env["cosmocc"], cosmocc_pin, store):
         log(f"toolchain=auto: using cosmocc ({env['cosmocc'] or 'pinned ' + cosmocc_pin.version + ', in the store'})")
         return "cosmocc"
@@ -50,6 +54,23 @@ def choose_toolchain(env, cosmocc_pin, store, log=print):
         f"  For the portable executable: scons toolchain=cosmocc (downloads {cosmocc_pin.size >> 20} MiB) "
         f"or scons cosmocc=/path/to/{cosmocc_pin.file}")
     return "host"
+
+
+def zig_target(env, toolchain):
+    """target= for toolchain=zig (this host's platform when empty), checked before anything is fetched."""
+    if toolchain != "zig":
+        if env["target"]:
+            raise InputError(f"target={env['target']}", f"only toolchain=zig builds for another platform, "
+                             f"and this build uses toolchain={toolchain}", fix="add toolchain=zig, or drop target=")
+        return None
+    target = env["target"] or default_target()
+    if not target:
+        raise InputError("target=", "this host is no platform zig builds for", fix="name one: target=linux-x86_64")
+    check_target(target)
+    if env["cpu"] == "native" and target != default_target():
+        raise InputError("cpu=native", f"refused for target={target}: the executable runs on another platform, "
+                         "not on this CPU", fix="cpu=portable, cpu=performant or cpu=multi")
+    return target
 
 
 def _check_cosmocc_paths(top, store, request):
@@ -76,6 +97,8 @@ def needed_pins(env, repo, toolchain, tools):
             own_model = model
     if toolchain == "cosmocc" and not env["cosmocc"]:
         pins["cosmocc"] = tools["cosmocc"]
+    if toolchain == "zig":
+        pins["zig"] = host_pin(tools)
     if env["ui"] == "upstream" and not env["node"]:
         pins["node"] = platform_pin(tools)
     return pins, own_model
@@ -102,6 +125,7 @@ def realise(env, repo):
         tools = load_lock(_lock(repo, "toolchains.lock"), "toolchains")
         tools["cosmocc"] = load_pin(_lock(repo, "toolchains.lock"), "toolchains", "cosmocc")  # or a named error
         toolchain = choose_toolchain(env, tools["cosmocc"], store)
+        target = zig_target(env, toolchain)
         pins, model = needed_pins(env, repo, toolchain, tools)
         if offline:
             audit_offline(store, pins, env["ui"])
@@ -112,8 +136,9 @@ def realise(env, repo):
         if toolchain == "cosmocc":
             _check_cosmocc_paths(os.path.abspath(repo), store, env["cosmocc"])
             cosmocc = resolve_cosmocc(env["cosmocc"], tools["cosmocc"], store, offline, logger("cosmocc"))
+        zig = pinned_zig(pins["zig"], store, offline, logger("zig")) if toolchain == "zig" else None
         node = None
         if env["ui"] == "upstream":
             node = user_node(env["node"], store, logger("node")) if env["node"] else \
                 pinned_node(pins["node"], store, offline, logger("node"))
-    return Inputs(toolchain, pins["llama.cpp"], tree, model, cosmocc, node)
+    return Inputs(toolchain, pins["llama.cpp"], tree, model, cosmocc, node, zig, target)

@@ -10,17 +10,21 @@ from SCons.Script import BoolVariable, EnumVariable, Variables
 
 from lsone.store import default_store_root
 from lsone.upstream import GITHUB_API
+from lsone.zig import TARGETS as ZIG_TARGETS
 
 
 def declare_variables(args):
     vars = Variables(None, args)
     vars.AddVariables(
-        EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host",
-                     "auto", allowed_values=("auto", "host", "cosmocc")),
+        EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host; zig is the "
+                     "pinned, hermetic one (no host compiler needed, static executables)",
+                     "auto", allowed_values=("auto", "host", "cosmocc", "zig")),
+        ("target", "toolchain=zig: the platform to build for (" + ", ".join(ZIG_TARGETS) + "); empty is "
+                   "this host's", ""),
         EnumVariable("cpu", "instruction set: native (this CPU, like upstream's GGML_NATIVE; host only), "
                      "portable (x86-64 baseline, K8-level / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a), "
                      "multi (every level of upstream's GGML_CPU_ALL_VARIANTS we build, the best chosen at "
-                     "startup); auto is native for host, multi for cosmocc", "auto",
+                     "startup); auto is native for host, multi for cosmocc, portable for zig", "auto",
                      allowed_values=("auto", "native", "portable", "performant", "multi")),
         ("cosmocc", "toolchain=cosmocc: a local cosmocc zip (verified by its pinned sha256) or a directory "
                     "it was unpacked into; empty fetches the pinned one into the store", ""),
@@ -36,6 +40,7 @@ def declare_variables(args):
         ("ui", "web UI to embed, served at /: upstream (llama.cpp's, built with npm), a directory of "
                "static files, or none", "upstream"),
         ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
+        ("sums", "for `scons verify`: a published SHA256SUMS (from `scons release`) to compare this build with", ""),
         ("cache_limit", "for `scons prune-cache`: the size to prune cache_dir to (e.g. 2G)", "2G"),
         ("url", "for `scons add-model`: the https URL of a .gguf file", ""),
         ("license", "for `scons add-model`: the model's license, recorded in models.lock", ""),

@@ -11,7 +11,7 @@ import SCons.Errors
 from lsone.errors import InputError
 
 COMMANDS = {"bump": "bump", "verify": "verify", "prune-cache": "prune_cache", "add-model": "add_model",
-            "verify-store": "verify_store"}
+            "verify-store": "verify_store", "release": "release"}
 
 
 def requested(targets):

@@ -185,3 +185,26 @@ def tiny_server(server_binary, tiny_model, tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+def zig_package(tmp_path_factory, *args):
+    """A toolchain=zig package built in its own checkout, so build/llama-server-one stays the host
+    build. HOME is a fresh directory: zig must not write to ~/.cache/zig."""
+    root = tmp_path_factory.mktemp("zig")
+    checkout = copy_checkout(root / "checkout")
+    home = root / "home"
+    home.mkdir()
+    run_scons("toolchain=zig", *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
+    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one")}
+
+
+@pytest.fixture(scope="session")
+def zig_build(tmp_path_factory):
+    """The default toolchain=zig package for this host (target= empty), once per session."""
+    return zig_package(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def zig_aarch64_build(tmp_path_factory):
+    """target=linux-aarch64 from any host, once per session (its objects shared through the CacheDir)."""
+    return zig_package(tmp_path_factory, "target=linux-aarch64", "ui=none")

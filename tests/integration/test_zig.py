@@ -1,0 +1,102 @@
+"""toolchain=zig: a static musl llama-server-one from the pinned zig, which serves a completion.
+
+One build per session (the zig_build fixture), its objects shared through the CacheDir.
+"""
+
+import json
+import os
+import platform
+import shutil
+import struct
+import sys
+import zipfile
+
+import pytest
+
+from conftest import REPO
+from integration.conftest import RunningServer
+
+sys.path.insert(0, os.path.join(REPO, "site_scons"))
+from lsone.compare import zip_start  # noqa: E402
+from lsone.pins import load_lock  # noqa: E402
+from lsone.store import Store  # noqa: E402
+from lsone.zig import default_target, pin_name  # noqa: E402
+
+pytestmark = pytest.mark.skipif(default_target() not in ("linux-x86_64", "linux-aarch64"),
+                                reason="the zig package tested here runs on Linux hosts")
+PT_INTERP, PT_DYNAMIC = 3, 2
+ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+
+
+def program_headers(path):
+    """(e_machine, [p_type ...]) of an ELF64 little-endian executable."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        assert head[:4] == b"\x7fELF" and head[4] == 2, f"{path} is not an ELF64 executable"
+        machine, = struct.unpack_from("<H", head, 18)
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return machine, [struct.unpack_from("<I", table, n * phentsize)[0] for n in range(phnum)]
+
+
+def test_the_package_is_a_static_executable_for_this_host(zig_build):
+    machine, kinds = program_headers(zig_build["package"])
+    assert machine == ELF_MACHINES[platform.machine()]
+    assert PT_INTERP not in kinds and PT_DYNAMIC not in kinds  # no loader, no shared libraries: static musl
+
+
+def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
+    with zipfile.ZipFile(zig_build["package"]) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    pin = load_lock(os.path.join(REPO, "toolchains.lock"), "toolchains")[pin_name()]
+    tool = manifest["toolchain"]
+    assert (tool["kind"], tool["version"], tool["wheel"]) == ("zig", pin.version, pin.hash)
+    assert (tool["target"], tool["cpu"]) == (default_target(), "portable")
+    with open(zig_build["package"], "rb") as f:
+        data = f.read()
+    for path in (zig_build["checkout"], zig_build["home"], Store(os.environ.get("LSONE_STORE")).root):
+        assert path.encode() not in data  # anywhere, manifest included
+    code = data[:zip_start(zig_build["package"])]  # the UI's JS may say anything
+    assert os.path.expanduser("~").encode() + b"/" not in code and b"zig-cache" not in code
+
+
+def test_zig_caches_are_in_the_build_and_beside_the_store_never_in_home(zig_build):
+    assert not os.path.exists(os.path.join(zig_build["home"], ".cache"))
+    assert os.listdir(os.path.join(zig_build["checkout"], "build", "zig-cache"))
+
+
+def tiny_model_for(build, tmp_path):
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from tiny_model import write_tiny_model
+    return write_tiny_model(os.path.join(build["checkout"], "build", "llama.cpp", "gguf-py"), str(tmp_path / "tiny.gguf"))
+
+
+def serves_a_completion(build, tmp_path, wrapper=()):
+    model = tiny_model_for(build, tmp_path)
+    server = RunningServer(build["package"], ["-m", model, "-c", "256", "-t", "2"], tmp_path / "server.log",
+                           wrapper=wrapper)
+    try:
+        server.wait_healthy(timeout=600)
+        status, body = server.request("POST", "/completion", {"prompt": "Hello", "n_predict": 8, "seed": 1})
+        assert status == 200 and body["tokens_predicted"] == 8, body
+        status, props = server.request("GET", "/props")
+        assert status == 200 and "build_info" in props
+    finally:
+        server.stop()
+
+
+def test_it_serves_a_completion(zig_build, tmp_path):
+    serves_a_completion(zig_build, tmp_path)
+
+
+def test_linux_aarch64_is_static_and_serves_a_completion_under_qemu(zig_aarch64_build, tmp_path):
+    machine, kinds = program_headers(zig_aarch64_build["package"])
+    assert machine == ELF_MACHINES["aarch64"] and PT_INTERP not in kinds and PT_DYNAMIC not in kinds
+    with zipfile.ZipFile(zig_aarch64_build["package"]) as zf:
+        assert json.loads(zf.read("manifest.json"))["toolchain"]["target"] == "linux-aarch64"
+    wrapper = [] if platform.machine() == "aarch64" else [shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")]
+    if None in wrapper:
+        pytest.fail("qemu-aarch64 is not on PATH: install Debian's qemu-user (.ci/run does)")
+    serves_a_completion(zig_aarch64_build, tmp_path, wrapper)

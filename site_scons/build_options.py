@@ -8,33 +8,29 @@ import os
 import SCons.Errors
 from SCons.Script import BoolVariable, EnumVariable, Variables
 
+from lsone.cpulevels import CPU_CHOICES
 from lsone.store import default_store_root
 from lsone.upstream import GITHUB_API
-from lsone.zig import TARGETS as ZIG_TARGETS
 
 
-def declare_variables(args):
+def declare_variables(args, registry):
+    """The build's variables: the toolchains' (toolchain=, each toolchain's own) and the rest."""
+    toolchains = registry.all()
     vars = Variables(None, args)
     vars.AddVariables(
-        EnumVariable("toolchain", "compiler family: auto picks cosmocc when available, else host; zig is the "
-                     "pinned, hermetic one (no host compiler needed, static executables)",
-                     "auto", allowed_values=("auto", "host", "cosmocc", "zig")),
-        ("target", "toolchain=zig: the platform to build for (" + ", ".join(ZIG_TARGETS) + "); empty is "
-                   "this host's", ""),
-        EnumVariable("cpu", "instruction set: native (this CPU, like upstream's GGML_NATIVE; host only), "
-                     "portable (x86-64 baseline, K8-level / ARMv8.0), performant (x86-64-v3 / ARMv8.2-a), "
-                     "multi (every level of upstream's GGML_CPU_ALL_VARIANTS we build, the best chosen at "
-                     "startup); auto is native for host, multi for cosmocc, portable for zig", "auto",
-                     allowed_values=("auto", "native", "portable", "performant", "multi")),
-        ("cosmocc", "toolchain=cosmocc: a local cosmocc zip (verified by its pinned sha256) or a directory "
-                    "it was unpacked into; empty fetches the pinned one into the store", ""),
+        EnumVariable("toolchain", "compiler family: auto picks the first at hand of " +
+                     ", ".join(t.name for t in toolchains) + "; " +
+                     "; ".join(f"{t.name}: {t.description}" for t in toolchains),
+                     "auto", allowed_values=("auto", *registry.names())),
+        EnumVariable("cpu", "instruction set: " + ", ".join(f"{c} ({d})" for c, d in CPU_CHOICES.items()) +
+                     "; auto is " + ", ".join(f"{t.auto_cpu} for {t.name}" for t in toolchains), "auto",
+                     allowed_values=("auto", *CPU_CHOICES)),
+        *[variable for t in toolchains for variable in t.variables],
         ("store", "content-addressed store for fetched inputs (kept by scons -c)", default_store_root()),
         ("cache_dir", "SCons CacheDir for built objects; empty disables it", ""),
         BoolVariable("offline", "forbid all network access; inputs must already be in the store", False),
         ("node", "ui=upstream: the node executable that builds the UI (npm beside it); empty uses the "
                  "Node.js pinned in toolchains.lock, fetched into the store", ""),
-        ("cc", "host C compiler (name or path); empty means auto-detect", ""),
-        ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""),
         BoolVariable("verbose", "print full compiler command lines", False),
         ("model", "model to embed (started with -m /zip/NAME): a name from models.lock or a .gguf path", ""),
         ("ui", "web UI to embed, served at /: upstream (llama.cpp's, built with npm), a directory of "
@@ -80,14 +76,14 @@ def cpu_count():
 COMPILE_PEAK_GIB = 1.0
 
 
-def default_jobs(toolchain, log=print):
-    """-j when none is given: one job per core for host. A fat cosmocc compile runs its x86_64 and
-    aarch64 compilers at once, so each job takes two cores and twice the memory."""
-    cores = cpu_count()
-    if toolchain != "cosmocc":
+def default_jobs(toolchain, arches, log=print):
+    """-j when none is given: one job per core. A fat compile (cosmocc) runs one compiler per
+    architecture at once, so each job takes that many cores and that much more memory."""
+    cores, per_job = cpu_count(), len(arches)
+    if per_job == 1:
         return cores
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
-    jobs = max(1, min(cores // 2, int(memory_gib // (2 * COMPILE_PEAK_GIB))))
-    log(f"toolchain=cosmocc: -j{jobs} (each fat compile runs two compilers: {cores} cores / 2, "
-        f"{memory_gib:.0f} GiB / {2 * COMPILE_PEAK_GIB:.1f} GiB); pass -jN to choose")
+    jobs = max(1, min(cores // per_job, int(memory_gib // (per_job * COMPILE_PEAK_GIB))))
+    log(f"toolchain={toolchain}: -j{jobs} (each fat compile runs {per_job} compilers: {cores} cores / {per_job}, "
+        f"{memory_gib:.0f} GiB / {per_job * COMPILE_PEAK_GIB:.1f} GiB); pass -jN to choose")
     return jobs

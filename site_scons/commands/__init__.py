@@ -9,6 +9,7 @@ import importlib
 import SCons.Errors
 
 from lsone.errors import InputError
+from lsone.progress import logger
 
 COMMANDS = {"bump": "bump", "verify": "verify", "prune-cache": "prune_cache", "add-model": "add_model",
             "verify-store": "verify_store", "release": "release"}
@@ -26,10 +27,6 @@ def run(name, env, repo, arguments):
     if name not in COMMANDS:
         raise SCons.Errors.UserError(f"unknown command {name!r}; the commands are: {', '.join(sorted(COMMANDS))}")
     return importlib.import_module(f"commands.{COMMANDS[name]}").run(env, repo, arguments)
-
-
-def logger(name):
-    return lambda message: print(f"[{name}] {message}", flush=True)
 
 
 def reported_as_exit_code(name, work):

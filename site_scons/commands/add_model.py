@@ -4,9 +4,10 @@ import os
 
 import SCons.Errors
 
-from commands import logger, reported_as_exit_code
+from commands import reported_as_exit_code
 from lsone.models import add_model
 from lsone.pins import load_pin
+from lsone.progress import logger
 from lsone.store import Store
 
 

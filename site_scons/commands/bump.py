@@ -5,8 +5,9 @@ import platform
 
 import SCons.Errors
 
-from commands import logger, reported_as_exit_code
+from commands import reported_as_exit_code
 from lsone.bump import bump
+from lsone.progress import logger
 from lsone.store import Store
 
 

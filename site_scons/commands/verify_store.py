@@ -1,6 +1,6 @@
 """`scons verify-store`: re-hash every store entry against the hash recorded beside it."""
 
-from commands import logger
+from lsone.progress import logger
 from lsone.store import Store
 
 

@@ -31,9 +31,6 @@ class Toolchain:
         self.root = root
         self.identity = identity
 
-    def tool(self, name):
-        return os.path.join(self.root, "bin", name)
-
 
 def load_pin(path, name="cosmocc"):
     return _load_pin(path, "toolchains", name)

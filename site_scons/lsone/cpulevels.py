@@ -1,8 +1,12 @@
 """CPU levels, in one place: what each cpu= setting compiles for, and upstream's variant list.
 
-- cpu=native / portable / performant: one level for the whole build (CPU_LEVELS, cpu_flags);
+- the cpu= choices and what each means (CPU_CHOICES: the variable's help and the errors);
+- cpu=native / portable / performant: one level for the whole build (CPU_LEVELS, cpu_flags;
+  a toolchain passes them through its arch_flags);
 - cpu=multi: ggml's CPU backend once per level in MULTI_LEVELS, each with its UPSTREAM_VARIANTS
-  features (level_flags); site_tools/cpu_levels.py keeps the levels' symbols apart;
+  features (multi_levels, level_flags); site_tools/isolate_cpu_levels.py keeps the levels'
+  symbols apart, and the dispatcher chooses among them from dispatch_table;
+- the identity fields only the CPU backend depends on (CPU_IDENTITY_KEYS), the arch macros;
 - upstream_variants / check_variants read GGML_CPU_ALL_VARIANTS from the pinned tree, so a bump
   that changes a level we build stops with what to edit here.
 Plain Python: the build and the tests import it without SCons.
@@ -12,6 +16,14 @@ import os
 import re
 
 from .errors import InputError
+
+# The cpu= settings, each with what it means (the variable's help and the errors say these).
+CPU_CHOICES = {
+    "native": "this CPU, like upstream's GGML_NATIVE; host only",
+    "portable": "x86-64 baseline, K8-level / ARMv8.0, runs everywhere",
+    "performant": "x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs",
+    "multi": "every level of upstream's GGML_CPU_ALL_VARIANTS we build, the best chosen at startup",
+}
 
 # cpu=portable and cpu=performant per architecture (cosmocc passes them through -X<arch>).
 CPU_LEVELS = {
@@ -82,23 +94,6 @@ def level_flags(arch, level):
     return ["-march=" + march + "".join(tag for _, tag, _ in chosen)], [d for _, _, d in chosen]
 
 
-def resolve_cpu(cpu, toolchain, requested_toolchain):
-    """cpu=auto: multi for cosmocc (one file for every CPU), portable for zig (its executables
-    run on other machines), native for host."""
-    if cpu == "auto":
-        return {"cosmocc": "multi", "zig": "portable"}.get(toolchain, "native")
-    if cpu == "native" and toolchain == "cosmocc":
-        chosen = "" if requested_toolchain == "cosmocc" else " (which toolchain=auto chose)"
-        raise InputError(
-            "cpu=native", f"refused with toolchain=cosmocc{chosen}. The executable runs on other machines, "
-            "and cosmocc compiles for two architectures at once, so there is no single native CPU.",
-            fix="cpu=multi (every level, the best chosen at startup), cpu=portable (x86-64 baseline, "
-                "K8-level / ARMv8.0, runs everywhere) or cpu=performant "
-                "(x86-64-v3 / ARMv8.2-a, faster, needs AVX2-class or ARMv8.2 CPUs)" +
-                ("" if requested_toolchain == "cosmocc" else "; or toolchain=host for a native build"))
-    return cpu
-
-
 def cpu_flags(cpu, arch):
     """The flags every object gets on one architecture. cpu=multi's levels bring their own flags on
     top; this baseline is for what runs before a level is chosen."""
@@ -110,6 +105,53 @@ def cpu_flags(cpu, arch):
         raise InputError(f"cpu={cpu}", f"no flags known for architecture {arch!r}",
                          fix="use cpu=native (host) or one of " + ", ".join(sorted(CPU_LEVELS)))
     return CPU_LEVELS[cpu][arch]
+
+
+# Identity fields that matter only to the CPU backend's objects: cpu=, what -march=native means on
+# this machine, the tools that isolate the levels. Every other object is shared across cpu= settings.
+CPU_IDENTITY_KEYS = ("cpu", "native", "ld", "objcopy")
+
+# What each architecture's compiler predefines: a fat compiler's per-architecture sources and the
+# dispatcher's table are guarded by these.
+ARCH_MACROS = {"x86_64": "__x86_64__", "aarch64": "__aarch64__"}
+
+# Each isolated level keeps only upstream's loadable-backend entry points, renamed per level.
+ENTRY_POINTS = ("init", "score")
+
+
+def entry_symbol(level, entry):
+    return f"lsone_cpu_{level}_{entry}"
+
+
+def multi_levels(arches):
+    """cpu=multi: (arch, level, flags, defines) of each level to build, lowest first per architecture.
+    GGML_BACKEND_DL makes each level define upstream's loadable-backend entry points."""
+    return [(arch, level, flags, defines + ["GGML_BACKEND_DL"]) for arch in arches for level in MULTI_LEVELS[arch]
+            for flags, defines in [level_flags(arch, level)]]
+
+
+def check_multi_levels(src, arches):
+    """The levels cpu=multi builds for arches are upstream's, at the tree src."""
+    return check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
+
+
+def single_level_defines(cpu):
+    """The dispatcher's define when one level is built: it reports that level by name."""
+    return [("LSONE_CPU_SINGLE_LEVEL", cpu)]
+
+
+def dispatch_table(arches):
+    """cpu=multi: the dispatcher's table of the levels built for arches."""
+    return level_table_lines({arch: MULTI_LEVELS[arch] for arch in arches})
+
+
+def level_table_lines(levels_by_arch):
+    """The dispatcher's table (runtime/cpu/lsone_cpu_dispatch.cpp includes it), per architecture."""
+    lines = ["// Generated by llama-server-one: the CPU levels linked into this executable, lowest first."]
+    for n, (arch, levels) in enumerate(levels_by_arch.items()):
+        lines.append(f"#{'el' if n else ''}if defined({ARCH_MACROS[arch]})")
+        lines += [f"LSONE_CPU_LEVEL({level})" for level in levels]
+    return lines + ["#endif"]
 
 
 # zig's clang takes LLVM's CPU names, not GCC's -march spellings: the same levels, spelled for zig.

@@ -1,7 +1,13 @@
-"""Progress for long transfers: a live line on a terminal, sparse lines in logs."""
+"""Progress: [name] lines for each step, and for long transfers a live line on a terminal,
+sparse lines in logs."""
 
 import sys
 import time
+
+
+def logger(name):
+    """A log function that prefixes each message with [name]."""
+    return lambda message: print(f"[{name}] {message}", flush=True)
 
 
 def human_bytes(n):

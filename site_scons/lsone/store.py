@@ -100,9 +100,6 @@ class Store:
     def path_for(self, name, content_hash):
         return os.path.join(self.root, _entry_name(name, content_hash))
 
-    def has(self, name, content_hash):
-        return os.path.exists(self.path_for(name, content_hash))
-
     def pin_path(self, pin):
         """Where a pin lives once realised: a tree's directory, or a file inside its entry."""
         entry = self.path_for(pin.file, pin.hash)

@@ -25,8 +25,10 @@ def generate(env):
 
 
 def exists(env):
-    """Without cache_dir= there is nothing to check; with it, it must be creatable and writable."""
+    """cache_dir= must be a directory this user can create and write.
+    fix: point cache_dir= at a writable directory, or leave it empty"""
     path = env.get("cache_dir")
     while path and not os.path.exists(path):
         path = os.path.dirname(path)
-    return not env.get("cache_dir") or os.access(path or ".", os.W_OK)
+    path = path or "."
+    return not env.get("cache_dir") or (os.path.isdir(path) and os.access(path, os.W_OK))

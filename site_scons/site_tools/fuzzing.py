@@ -161,4 +161,5 @@ def generate(env):
 
 
 def exists(env):
-    return any(env.WhereIs(n) for n in CLANG_NAMES)
+    """Nothing to check when loading: clang++ with libFuzzer is checked when a fuzz target is asked for."""
+    return True

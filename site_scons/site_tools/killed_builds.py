@@ -83,4 +83,5 @@ def generate(env):
 
 
 def exists(env):
+    """Nothing to check: it needs only the build directory."""
     return True

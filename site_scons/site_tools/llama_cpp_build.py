@@ -12,9 +12,10 @@ import re
 
 import SCons.Errors
 
-from lsone.cpulevels import MULTI_LEVELS, UPSTREAM_VARIANTS, check_variants, level_flags
+from lsone.cpulevels import ARCH_MACROS, check_multi_levels, dispatch_table, multi_levels, single_level_defines
 from lsone.sourcelists import all_source_lists, cpu_feats_source
-from scons_errors import reported
+from scons_errors import reported, use_tool
+from steps import CpuBackend, Server
 
 # Upstream's ggml/src/CMakeLists.txt applies these to every ggml target.
 GGML_DIR_DEFINES = ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"]
@@ -36,6 +37,7 @@ def upstream_version(src, cmake_file, prefix):
 
 
 def _compiler_label(identity):
+    """Upstream's BUILD_COMPILER, from the identity record."""
     if identity["kind"] != "host":
         return f"{identity['kind']} {identity['version']}"
     banner = identity["cc"]["version"]
@@ -43,9 +45,9 @@ def _compiler_label(identity):
     return f"{family} {banner.split()[-1]}"
 
 
-def _generated_sources(env, src, gen):
+def _generated_sources(env, source, toolchain, gen):
     """Files upstream makes with configure_file() or its UI script, made by SCons builders."""
-    pin = env["LLAMA_CPP_PIN"]
+    src, pin = source.dir.abspath, source.pin
     short = pin.rev[:7]
     llama_version = upstream_version(src, "CMakeLists.txt", "LLAMA") + "-dev"
     ggml_version = upstream_version(src, "ggml/CMakeLists.txt", "GGML")
@@ -53,8 +55,8 @@ def _generated_sources(env, src, gen):
         "@LLAMA_VERSION@": llama_version, "@LLAMA_BUILD_COMMIT@": short,
         "@GGML_VERSION@": ggml_version, "@GGML_BUILD_COMMIT@": short,
         "@LLAMA_BUILD_NUMBER@": str(pin.meta.get("buildNumber", 0)),
-        "@BUILD_COMPILER@": _compiler_label(env["TOOLCHAIN_IDENTITY"]),
-        "@BUILD_TARGET@": env["TARGET_LABEL"],
+        "@BUILD_COMPILER@": _compiler_label(toolchain.identity.record),
+        "@BUILD_TARGET@": toolchain.label,
     }
     env.Substfile(f"{gen}/ggml/ggml-version.h", f"{src}/ggml/src/ggml-version.h.in", SUBST_DICT=subst)
     env.Substfile(f"{gen}/llama/llama-version.h", f"{src}/src/llama-version.h.in", SUBST_DICT=subst)
@@ -95,7 +97,7 @@ const std::array<llama_ui_asset, 0> & llama_ui_get_assets() {
 """
 
 
-def _unity_sources(env, name, base, sources):
+def _unity_sources(env, toolchain, name, base, sources):
     """Batch sources into unity files (upstream does this for src/models/*.cpp).
 
     Each unit includes its batch by path relative to base, a directory on the target's
@@ -106,14 +108,11 @@ def _unity_sources(env, name, base, sources):
         batch = sources[n:n + UNITY_BATCH]
         lines = [f"// Generated unity batch {n // UNITY_BATCH} of {name}."]
         lines += [f'#include "{os.path.relpath(s, base)}"' for s in batch]
-        units.append(env.Textfile(f"{env['BUILD_ROOT']}/gen/unity/{name}_{n // UNITY_BATCH}.cpp", lines)[0])
+        units.append(env.Textfile(f"{toolchain.build_root}/gen/unity/{name}_{n // UNITY_BATCH}.cpp", lines)[0])
     return units
 
 
-ARCH_MACROS = {"x86_64": "__x86_64__", "aarch64": "__aarch64__"}
-
-
-def _arch_guarded_sources(env, arch, base, sources):
+def _arch_guarded_sources(env, toolchain, arch, base, sources):
     """For a fat compiler, which builds every file for every architecture: a wrapper per
     architecture-specific file that is empty on the other architectures."""
     wrappers = []
@@ -122,7 +121,7 @@ def _arch_guarded_sources(env, arch, base, sources):
         name = rel.replace("/", "-")
         lines = [f"// Generated: {rel} on {arch} only (the fat compiler builds every file for every arch).",
                  f"#if defined({ARCH_MACROS[arch]})", f'#include "{rel}"', "#endif"]
-        wrappers.append(env.Textfile(f"{env['BUILD_ROOT']}/gen/fat/{arch}/{name}", lines)[0])
+        wrappers.append(env.Textfile(f"{toolchain.build_root}/gen/fat/{arch}/{name}", lines)[0])
     return wrappers
 
 
@@ -131,13 +130,13 @@ def _split(sources, subdir):
     return [x for x in sources if x not in inside], inside
 
 
-def _objects(env, sources, defines, includes, flags=(), overrides=None, subdir="obj", cpu_backend=False):
+def _objects(env, toolchain, sources, defines, includes, flags=(), overrides=None, subdir="obj", cpu_backend=False):
     """Compile sources to objects under build/<subdir>, each depending on the toolchain identity
-    (and for the CPU backend on the CPU setting too, see compile_flags.identity_nodes)."""
+    (and for the CPU backend on the CPU setting too, see toolchains.Registry.configure)."""
     objs = []
     for source in sources:
         node = env.File(source)
-        root = env.Dir(env["BUILD_ROOT"])
+        root = env.Dir(toolchain.build_root)
         rel = node.get_path(root if node.is_under(root) else env.Dir("#build"))
         if rel.startswith("..") or os.path.isabs(rel):  # our own sources, outside build/
             rel = "ours/" + node.get_path(env.Dir("#"))
@@ -150,81 +149,105 @@ def _objects(env, sources, defines, includes, flags=(), overrides=None, subdir="
                            **extra.get("env", {}))
         objs.append(built[0])  # a fat compiler's .aarch64/ twin rides along as a second target
         if not str(source).endswith(".c") or extra.get("env", {}).get("CC") == env["CXX"]:
-            env.Depends(built[0], env.get("FORCED_INCLUDES", []))  # C++ only; -include is not scanned
-    env.Depends(objs, env["TOOLCHAIN_NODE"])
+            env.Depends(built[0], toolchain.forced_includes)  # C++ only; -include is not scanned
+    env.Depends(objs, toolchain.general_node)
     if cpu_backend:
-        env.Depends(objs, env["CPU_NODE"])
+        env.Depends(objs, toolchain.cpu_node)
     return objs
 
 
-def _cpu_levels(env, src, lists, defines, includes):
+def _cpu_levels(env, toolchain, src, lists, defines, includes):
     """cpu=multi: ggml-cpu once per level, as upstream builds its loadable variants (GGML_BACKEND_DL,
     the level's flags and defines; cpu-feats.cpp with the defines only, so scoring runs on any CPU),
-    each isolated into one object (site_tools/cpu_levels.py). Objects sit under obj/cpu-<level>/ and
+    each isolated into one object (site_tools/isolate_cpu_levels.py). Objects sit under obj/cpu-<level>/ and
     their signatures carry the level's own flags, so CacheDir entries never cross levels."""
-    arches = env["TARGET_ARCHES"]
-    fat = len(arches) > 1
+    fat = toolchain.fat
     with reported():
-        check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
-    common = [] if fat else lists["ggml-cpu"]
-    isolated = []
-    for arch in arches:
+        check_multi_levels(src, toolchain.arches)
+    sources = {}  # arch -> (kernels, feats)
+    for arch in toolchain.arches:
         own = lists[f"ggml-cpu:{arch}"] if fat else []
-        kernels = common + own
+        kernels = ([] if fat else lists["ggml-cpu"]) + own
         feats = [f"{src}/{cpu_feats_source(arch)}"]
         if fat:  # every file for this architecture only: the other architecture's twin is empty
-            kernels = _arch_guarded_sources(env, arch, f"{src}/ggml/src", lists["ggml-cpu"] + own)
-            feats = _arch_guarded_sources(env, arch, f"{src}/ggml/src", feats)
-        for level in MULTI_LEVELS[arch]:
-            flags, level_defines = level_flags(arch, level)
-            if fat:
-                flags = [f"-X{arch}{f}" for f in flags]
-            level_defines = defines + level_defines + ["GGML_BACKEND_DL"]
-            subdir = f"obj/cpu-{level}"
-            isolation = env["LEVEL_ISOLATION_FLAGS"]
-            objs = _objects(env, kernels, level_defines, includes, flags + env["OPENMP_FLAGS"] + isolation,
-                            subdir=subdir, cpu_backend=True)
-            objs += _objects(env, feats, level_defines, includes, env["CPU_FLAGS"] + isolation, subdir=subdir,
-                             cpu_backend=True)
-            isolated += env.IsolatedCpuLevel(f"$BUILD_ROOT/lib/ggml-cpu-{level}.o", objs, CPU_LEVEL=level)[:1]
-    env.Depends(isolated, env["CPU_NODE"])
+            kernels = _arch_guarded_sources(env, toolchain, arch, f"{src}/ggml/src", lists["ggml-cpu"] + own)
+            feats = _arch_guarded_sources(env, toolchain, arch, f"{src}/ggml/src", feats)
+        sources[arch] = kernels, feats
+    isolated, isolation = [], toolchain.level_isolation_flags
+    for arch, level, flags, level_defines in multi_levels(toolchain.arches):
+        kernels, feats = sources[arch]
+        level_defines = defines + level_defines
+        subdir = f"obj/cpu-{level}"
+        objs = _objects(env, toolchain, kernels, level_defines, includes,
+                        toolchain.arch_flags(arch, flags) + toolchain.openmp_flags + isolation,
+                        subdir=subdir, cpu_backend=True)
+        objs += _objects(env, toolchain, feats, level_defines, includes, toolchain.cpu_flags + isolation,
+                         subdir=subdir, cpu_backend=True)
+        isolated += env.IsolatedCpuLevel(f"{toolchain.build_root}/lib/ggml-cpu-{level}.o", objs,
+                                         CPU_LEVEL=level, TOOLCHAIN=toolchain)[:1]
+    env.Depends(isolated, toolchain.cpu_node)
     return isolated
 
 
-def _cpu_dispatcher(env, runtime, ggml_inc):
+def _cpu_dispatcher(env, toolchain, runtime, ggml_inc):
     """runtime/cpu/lsone_cpu_dispatch.cpp: chooses among the levels (cpu=multi) or names the one level."""
     source = [env.File("#runtime/cpu/lsone_cpu_dispatch.cpp")]
-    gen = f"{env['BUILD_ROOT']}/gen/cpu"
-    if env["CPU"] != "multi":
-        return _objects(env, source, [("LSONE_CPU_SINGLE_LEVEL", env["CPU"])], [runtime] + ggml_inc)
-    table = {arch: MULTI_LEVELS[arch] for arch in env["TARGET_ARCHES"]}
-    env.Textfile(f"{gen}/lsone_cpu_levels.inc", env.CpuLevelTable(table))
-    return _objects(env, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
+    gen = f"{toolchain.build_root}/gen/cpu"
+    if toolchain.cpu != "multi":
+        return _objects(env, toolchain, source, single_level_defines(toolchain.cpu), [runtime] + ggml_inc)
+    env.Textfile(f"{gen}/lsone_cpu_levels.inc", dispatch_table(toolchain.arches))
+    return _objects(env, toolchain, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
 
 
-def _library(env, name, sources, defines, includes, flags=(), overrides=None, cpu_backend=False):
-    objs = _objects(env, sources, defines, includes, flags, overrides, cpu_backend=cpu_backend)
-    return env.StaticLibrary(f"{env['BUILD_ROOT']}/lib/{name}", objs)[0]
-
-
-def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
-    """Declare every library of llama-server and the program; return the program node."""
-    src = src_dir.abspath
-    gen = f"{env['BUILD_ROOT']}/gen"
-    s = lambda rel: f"{src}/{rel}"  # noqa: E731
-    arches = env["TARGET_ARCHES"]
-    fat = len(arches) > 1  # a fat compiler builds every file for every architecture
+def _source_lists(src, toolchain):
+    """{target: [absolute source paths]} from upstream's CMakeLists (a fat compiler's: every architecture's)."""
+    arches = toolchain.arches
     with reported():
-        lists = {name: [s(x) for x in files]
-                 for name, files in all_source_lists(src, arches if fat else arches[0]).items()}
-    build_info, ui_cpp = _generated_sources(env, src, gen)
+        return {name: [f"{src}/{x}" for x in files]
+                for name, files in all_source_lists(src, arches if toolchain.fat else arches[0]).items()}
+
+
+def cpu_backend(env, source, toolchain):
+    """ggml's CPU backend and the dispatcher that reports (or, for cpu=multi, chooses) its level:
+    cpu=multi's isolated per-level objects, linked as objects; else upstream's one ggml-cpu library."""
+    src = source.dir.abspath
+    lists = _source_lists(src, toolchain)
+    ggml_inc = [f"{src}/ggml/include"]
+    defines = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
+               toolchain.openmp_defines)
+    includes = [f"{src}/ggml", f"{src}/ggml/src", f"{src}/ggml/src/ggml-cpu"] + ggml_inc
+    dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), ggml_inc)
+    if toolchain.cpu == "multi":
+        return CpuBackend(libraries=[], objects=_cpu_levels(env, toolchain, src, lists, defines, includes) + dispatcher)
+    cpu_sources = list(lists["ggml-cpu"])
+    for arch in toolchain.arches if toolchain.fat else ():
+        cpu_sources += _arch_guarded_sources(env, toolchain, arch, f"{src}/ggml/src", lists[f"ggml-cpu:{arch}"])
+    flags = toolchain.cpu_flags + toolchain.openmp_flags
+    return CpuBackend(libraries=[_library(env, toolchain, "ggml-cpu", cpu_sources, defines, includes, flags,
+                                          cpu_backend=True)], objects=dispatcher)
+
+
+def _library(env, toolchain, name, sources, defines, includes, flags=(), overrides=None, cpu_backend=False):
+    objs = _objects(env, toolchain, sources, defines, includes, flags, overrides, cpu_backend=cpu_backend)
+    return env.StaticLibrary(f"{toolchain.build_root}/lib/{name}", objs)[0]
+
+
+def llama_server(env, source, toolchain, cpu):
+    """Declare every library of llama-server and the program, from the patched Source with the
+    configured Toolchain and its CpuBackend; return the Server."""
+    src = source.dir.abspath
+    gen = f"{toolchain.build_root}/gen"
+    s = lambda rel: f"{src}/{rel}"  # noqa: E731
+    lists = _source_lists(src, toolchain)
+    build_info, ui_cpp = _generated_sources(env, source, toolchain, gen)
+    library = lambda *a, **k: _library(env, toolchain, *a, **k)  # noqa: E731
+    unity = lambda *a: _unity_sources(env, toolchain, *a)  # noqa: E731
 
     ggml_inc = [s("ggml/include")]
     llama_inc = [s("include")] + ggml_inc
     vendor = s("vendor")
     common_inc = [s("common"), vendor] + llama_inc
-    openmp = env["OPENMP_FLAGS"]
-    cpu = env["CPU_FLAGS"]
+    openmp = toolchain.openmp_flags
     llama_core, llama_models = _split(lists["llama"], "src/models")
     common_core, common_parsers = _split(lists["llama-common"], "common/parsers")
     mtmd_core, mtmd_models = _split(lists["mtmd"], "tools/mtmd/models")
@@ -235,75 +258,67 @@ def llama_server(env, src_dir, target="$BUILD_ROOT/bin/llama-server"):
 
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
-    runtime_lib = _library(env, "lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
+    runtime_lib = library("lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
                            [runtime, vendor, s("common")] + ggml_inc)
-    env["LSONE_RUNTIME_LIB"] = runtime_lib
-    cpu_args = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
-                env["OPENMP_DEFINES"], [s("ggml"), s("ggml/src"), s("ggml/src/ggml-cpu")] + ggml_inc)
-    if env["CPU"] == "multi":
-        cpu_parts = _cpu_levels(env, src, lists, *cpu_args)
-    else:
-        cpu_sources = list(lists["ggml-cpu"])
-        for arch in arches if fat else ():
-            cpu_sources += _arch_guarded_sources(env, arch, s("ggml/src"), lists[f"ggml-cpu:{arch}"])
-        cpu_parts = [_library(env, "ggml-cpu", cpu_sources, *cpu_args, cpu + openmp, cpu_backend=True)]
-    # cpu=multi: isolated per-level objects, linked as objects; else upstream's one ggml-cpu library
-    cpu_libs = [p for p in cpu_parts if str(p).endswith(".a")]
     libs = [
-        _library(env, "llama-server-impl", lists["llama-server-impl"],
+        library("llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
-        _library(env, "server-context", lists["server-context"],
+        library("server-context", lists["server-context"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc),
-        _library(env, "llama-ui", ui_cpp, [], [f"{gen}/ui"]),
-        _library(env, "llama-common", common_core + _unity_sources(env, "common-parsers", s("common"), common_parsers),
+        library("llama-ui", ui_cpp, [], [f"{gen}/ui"]),
+        library("llama-common", common_core + unity("common-parsers", s("common"), common_parsers),
                  GGML_USERS + ["LLAMA_SUBPROCESS"], common_inc),
-        _library(env, "llama-common-base", build_info, [], [s("common")]),
-        _library(env, "cpp-httplib", lists["cpp-httplib"],
+        library("llama-common-base", build_info, [], [s("common")]),
+        library("cpp-httplib", lists["cpp-httplib"],
                  ["CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH=1048576", "CPPHTTPLIB_LISTEN_BACKLOG=512",
                   "CPPHTTPLIB_REQUEST_URI_MAX_LENGTH=32768", "CPPHTTPLIB_TCP_NODELAY=1"], [], ["-w"]),
-        _library(env, "mtmd", mtmd_core + _unity_sources(env, "mtmd-models", s("tools/mtmd"), mtmd_models),
+        library("mtmd", mtmd_core + unity("mtmd-models", s("tools/mtmd"), mtmd_models),
                  GGML_USERS + ["LLAMA_BUILD", "MTMD_VIDEO"], [s("tools/mtmd")] + llama_inc + [vendor]),
-        _library(env, "vendor-hash", hash_sources, [], [vendor, s("vendor/hash")], overrides=quiet_vendor),
-        _library(env, "llama", llama_core + _unity_sources(env, "llama-models", s("src"), llama_models),
+        library("vendor-hash", hash_sources, [], [vendor, s("vendor/hash")], overrides=quiet_vendor),
+        library("llama", llama_core + unity("llama-models", s("src"), llama_models),
                  GGML_USERS + ["LLAMA_BUILD"],
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
         runtime_lib,
-        _library(env, "ggml", lists["ggml"],
+        library("ggml", lists["ggml"],
                  GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
-        *cpu_libs,
-        _library(env, "ggml-base", lists["ggml-base"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD"] + env["OPENMP_DEFINES"],
+        *cpu.libraries,
+        library("ggml-base", lists["ggml-base"],
+                 GGML_DIR_DEFINES + ["GGML_BUILD"] + toolchain.openmp_defines,
                  [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
-    main_o = _objects(env, lists["llama-server"],
+    main_o = _objects(env, toolchain, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
-    main_o += [p for p in cpu_parts if p not in cpu_libs] + _cpu_dispatcher(env, runtime, ggml_inc)
+    main_o += cpu.objects
     link = {}
     if env["PLATFORM"] != "darwin":
         # A group lets GNU ld resolve the static libraries' mutual references in one pass.
         link["LINKCOM"] = env["LINKCOM"].replace("$_LIBFLAGS", "-Wl,--start-group $_LIBFLAGS -Wl,--end-group")
-    program = env.Program(target, main_o, LIBS=libs + env["SYSTEM_LIBS"], **link)
-    env.Depends(program, env["TOOLCHAIN_NODE"])
-    return program
+    program = env.Program(f"{toolchain.build_root}/bin/llama-server", main_o,
+                          LIBS=libs + toolchain.system_libs, **link)
+    env.Depends(program, toolchain.general_node)
+    return Server(program=program, runtime_lib=runtime_lib)
 
 
-def runtime_test_programs(env):
+def runtime_test_programs(env, server, toolchain):
     """Small programs that expose runtime/'s parser and zip reader to pytest."""
     runtime = env.Dir("#runtime")
-    lib = env["LSONE_RUNTIME_LIB"]  # the drivers pull in only the parser and the zip reader
     programs = []
     for name in ("args_dump", "layer_dump", "zip_dump"):
-        objs = _objects(env, [env.File(f"#runtime/tests/{name}.cpp")], [], [runtime])
-        programs += env.Program(f"{env['BUILD_ROOT']}/tests/{name}", objs, LIBS=[lib])
+        objs = _objects(env, toolchain, [env.File(f"#runtime/tests/{name}.cpp")], [], [runtime])
+        # the drivers pull in only the parser and the zip reader
+        programs += env.Program(f"{toolchain.build_root}/tests/{name}", objs, LIBS=[server.runtime_lib])
     return programs
 
 
 def generate(env):
     env.AddMethod(runtime_test_programs, "RuntimeTestPrograms")
     env.Tool("textfile")
+    env.AddMethod(cpu_backend, "CpuBackend")
     env.AddMethod(llama_server, "LlamaServer")
-    env.Tool("cpu_levels")
+    use_tool(env, "isolate_cpu_levels")
 
 
 def exists(env):
-    return bool(env.WhereIs(env.subst("$CXX")))  # the toolchain tool set up a C++ compiler
+    """The toolchain's C++ compiler ($CXX) must be on the build's PATH.
+    fix: check the toolchain's set-up (cc=/cxx= for toolchain=host, cosmocc= for toolchain=cosmocc)"""
+    return bool(env.WhereIs(env.subst("$CXX")))

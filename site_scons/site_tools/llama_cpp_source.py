@@ -10,27 +10,24 @@ import os
 import shutil
 
 from lsone.patching import list_patches, prepare_patched_tree
+from lsone.progress import logger
 from lsone.treehash import file_digest
 from scons_errors import reported
-
-
-def _log(message):
-    print(f"[llama.cpp] {message}", flush=True)
+from steps import Source
 
 
 def llama_cpp_source(env, pin, store_tree, patch_dir="#patches", dest="#build/llama.cpp"):
-    """Return (Dir node of the patched tree, provenance dict) for the pinned tree in the store."""
+    """The Source: the patched tree (a Dir node) and its provenance, for the pinned tree in the store."""
     with reported():
         patches = list_patches(env.Dir(patch_dir).abspath)
         dest_dir = env.Dir(dest)
-        stamp, _results = prepare_patched_tree(store_tree, pin.hash, patches, dest_dir.abspath, log=_log)
+        stamp, _results = prepare_patched_tree(store_tree, pin.hash, patches, dest_dir.abspath, log=logger("llama.cpp"))
     provenance = {
         "llama.cpp": {"rev": pin.rev, "treeHash": pin.hash},
         "patches": {os.path.basename(p): file_digest(p) for p in patches},
         "patchedTree": stamp,
     }
-    env["LLAMA_CPP_PIN"] = pin
-    return dest_dir, provenance
+    return Source(pin, dest_dir, provenance)
 
 
 def generate(env):
@@ -38,4 +35,6 @@ def generate(env):
 
 
 def exists(env):
-    return bool(shutil.which("patch"))  # GNU patch applies patches/ (lsone.patching)
+    """GNU patch must be on PATH: it applies patches/ (lsone.patching).
+    fix: install it (Debian/Ubuntu: sudo apt-get install patch)"""
+    return bool(shutil.which("patch"))

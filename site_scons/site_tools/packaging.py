@@ -15,7 +15,7 @@ import os
 import SCons.Errors
 from SCons.Script import Action, Builder
 
-from lsone.argsfile import compose_embedded_args, parse_args_text
+from lsone.argsfile import compose_embedded_args
 from lsone.packer import (ARGS_ENTRY, PACKER_ENTRY, UI_DIR, build_args, compose_manifest, list_ui_files,
                           model_entry_name)
 from lsone.standalone import PACKER_MODULES, bundle
@@ -23,6 +23,7 @@ from lsone.store import check_free_space
 from lsone.treehash import HASH_PREFIX, file_digest, hex_digits, iter_tree
 from lsone.zipembed import append_zip, check_gguf, source_date_epoch
 from scons_errors import reported
+from steps import Package
 
 
 def _read(node):
@@ -117,43 +118,41 @@ def model_entry(env, path):
 def ui_entries(env, ui):
     """ui=DIR: every file under DIR as ui/<path>; a built UI (web_ui's node): its files, named
     when it has been built; ui=none: nothing."""
-    if not ui or ui == "none":
+    if ui.built:
+        return [BUILT_UI], [ui.built]
+    if not ui.directory:
         return [], []
-    if not isinstance(ui, str):
-        return [BUILT_UI], [ui]
     with reported():
-        files = list_ui_files(env.Dir(ui).abspath, f"ui={ui}")
+        files = list_ui_files(ui.directory, f"ui={ui.directory}")
     return [name for name, _ in files], [env.File(path) for _, path in files]
 
 
-def package(env, program, model=None, user_args=None, ui=None, target="#build/llama-server-one", **overrides):
-    """Declare the args file and the packaged executable; return the packaged node."""
+def package(env, server, toolchain, source, ui, model=None, user_args=None, target="#build/llama-server-one"):
+    """Declare the args file and the packaged executable (args= and ui= as build_plan checked
+    them); return the Package."""
+    program = server.program
     models = model_entry(env, model)
     names = [os.path.basename(m.abspath) for m in models]
     ui_names, ui_nodes = ui_entries(env, ui)
     args_sources = [env.File("#assets/default.args")]
     if user_args:
-        if not os.path.isfile(env.File(user_args).abspath):
-            raise SCons.Errors.UserError(f"args={user_args}: no such file")
-        with reported():  # a malformed file fails now, before any compiling
-            parse_args_text(_read(env.File(user_args)), f"args={user_args}")
         args_sources.append(env.File(user_args))
-    args_file = env.ArgsFile("$BUILD_ROOT/package/.args", args_sources,
+    args_file = env.ArgsFile(f"{toolchain.build_root}/package/.args", args_sources,
                              ARGS_FROM_BUILD=build_args(names[0] if names else None, bool(ui_names)),
                              ARGS_USER_LABEL=f"args={os.path.basename(user_args or '')}")
     # A function action is signed by its own bytecode only, not by what it calls: the code that
     # reads and composes the files is part of the signature through these (CacheDir included).
     env.Depends(args_file, ["#site_scons/lsone/argsfile.py", "#site_scons/site_tools/packaging.py"])
-    packer = env.PackerScript("$BUILD_ROOT/package/pack.py",
+    packer = env.PackerScript(f"{toolchain.build_root}/package/pack.py",
                               [f"#site_scons/lsone/{m}" for m in PACKER_MODULES] + ["#site_scons/lsone/standalone.py"])
     # Plain content signatures (not content-timestamp): an args file rewritten within the same
     # second must still count as changed; that costs one hash of the model per run.
-    pack_env = env.Clone(**overrides)
+    pack_env = env.Clone(MANIFEST=package_manifest(env, toolchain, source, ui))
     # The UI first: SCons walks sources in order, so under -j a UI build starts beside the compiles.
     packaged = pack_env.ZipEmbed(target, ui_nodes + [program[0], args_file[0], packer[0]] + models,
                                  ZIP_NAMES=ui_names + [EXECUTABLE, ARGS_ENTRY, PACKER_ENTRY] + names)
     pack_env.NoCache(packaged)  # cheap to redo, and a model would bloat the CacheDir
-    return packaged
+    return Package(packaged)
 
 
 def generate(env):
@@ -162,12 +161,13 @@ def generate(env):
     env["BUILDERS"]["ZipEmbed"] = Builder(action=Action(_zip_embed, "$ZIPCOMSTR",
                                                         varlist=["ZIP_NAMES", "ZIP_EPOCH", "MANIFEST"]))
     env.AddMethod(package, "Package")
-    env.AddMethod(package_manifest, "PackageManifest")
     env.SetDefault(ARGSCOMSTR="ARGS $TARGET", ZIPCOMSTR="ZIP  $TARGET", PACKERCOMSTR="PACK $TARGET",
                    ZIP_EPOCH=source_date_epoch(), MANIFEST={})
 
 
 def exists(env):
+    """assets/default.args, the args every package starts from, must be in the checkout.
+    fix: restore it from git (git checkout -- assets/default.args)"""
     return os.path.isfile(env.File("#assets/default.args").abspath)
 
 
@@ -181,26 +181,23 @@ def _without_path_spans(flags):
     return kept
 
 
-def manifest_flags(env):
+def manifest_flags(env, toolchain):
     """The flags, minus the paths of this checkout and toolchain (prefix maps, forced includes)."""
-    return {k: _without_path_spans([str(f) for f in env.Flatten(env[k])]) for k in
-            ("CCFLAGS", "CFLAGS", "CXXFLAGS", "CPU_FLAGS", "OPENMP_FLAGS", "LINKFLAGS", "CPPDEFINES")}
+    flags = {k: env[k] for k in ("CCFLAGS", "CFLAGS", "CXXFLAGS", "LINKFLAGS", "CPPDEFINES")}
+    flags.update(CPU_FLAGS=toolchain.cpu_flags, OPENMP_FLAGS=toolchain.openmp_flags)
+    return {k: _without_path_spans([str(f) for f in env.Flatten(v)]) for k, v in flags.items()}
 
 
-def package_manifest(env, provenance):
+def package_manifest(env, toolchain, source, ui):
     """The manifest of this build; with ui=upstream its toolchain names the Node that built the UI."""
-    toolchain = dict(env["TOOLCHAIN_IDENTITY"])
-    if env.get("UI_NODE_IDENTITY"):
-        toolchain["node"] = env["UI_NODE_IDENTITY"]
-    return manifest(provenance, toolchain, manifest_flags(env))
+    record = dict(toolchain.identity.record)  # no machine paths
+    if ui.node_identity:
+        record["node"] = ui.node_identity
+    return manifest(source.provenance, record, manifest_flags(env, toolchain))
 
 
-def manifest(provenance, toolchain_identity, flags):
+def manifest(provenance, toolchain_record, flags):
     """The provenance every package carries: inputs by hash, no machine paths."""
-    tool = {k: v for k, v in toolchain_identity.items() if k not in ("cc", "cxx")}
-    for role in ("cc", "cxx"):
-        if role in toolchain_identity:  # host compilers: everything but their paths
-            tool[role] = {k: v for k, v in toolchain_identity[role].items() if k != "path"}
     flags_text = json.dumps(flags, sort_keys=True)
-    return dict(provenance, toolchain=tool,
+    return dict(provenance, toolchain=toolchain_record,
                 flags={"values": flags, "sha256": HASH_PREFIX + hashlib.sha256(flags_text.encode()).hexdigest()})

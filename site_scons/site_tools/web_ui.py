@@ -1,7 +1,7 @@
 """SCons tool: the web UI to embed. ui=upstream builds llama.cpp's own UI from the pinned tree.
 
 The upstream UI is built by an action in the graph, so under -j it runs beside the compiles,
-with the Node.js the inputs step provided (the pinned one, or node=PATH) in UI_NODE. Its
+with the Node.js the inputs step provided (the pinned one, or node=PATH). Its
 result is a store entry keyed by the hash of the UI's source tree and that Node's identity:
 npm runs once per source and Node, not on every clean build. The action's target, build/ui/upstream.json, names that
 entry and its content hash; packaging reads the files from there. ui=DIR embeds any
@@ -17,23 +17,21 @@ import subprocess
 from SCons.Script import Action, Builder
 
 from lsone.errors import InputError
+from lsone.progress import logger
 from lsone.store import Store
 from lsone.treehash import tree_hash
 from scons_errors import reported
+from steps import Ui
 
 UI_SOURCE = "tools/ui"
 STORE_NAME = "llama-ui-dist"
-
-
-def _log(message):
-    print(f"[ui] {message}", flush=True)
 
 
 def _run(node, args, cwd, what):
     """Run npm with the caller's environment (its registry settings and certificates), echoing
     output; node's own directory comes first on PATH, for the scripts npm runs."""
     cmd = node.npm(*args)
-    _log(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
+    logger("ui")(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
     env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""))
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail = []
@@ -67,7 +65,7 @@ def build_upstream_ui(store, source_dir, node, key):
             if not os.path.isfile(os.path.join(dist, "index.html")):
                 raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
             path = store.insert_output(dist, STORE_NAME, key)
-            _log(f"built UI stored at {path}")
+            logger("ui")(f"built UI stored at {path}")
             return path
 
 
@@ -82,29 +80,25 @@ def _built_ui(target, source, env):
         json.dump({"store": path, "content": content}, f, sort_keys=True)
 
 
-def ui_directory(env, ui, llama_cpp_dir):
-    """What ui= names: None (no UI), a directory of static files, or (upstream) the node of the
-    built UI's description, which packaging expands into the UI's files."""
-    if not ui or ui == "none":
-        return None
+def ui_directory(env, ui, source, node, store, offline):
+    """The Ui that ui= names (as checked by build_plan: None, "upstream" or a directory's path):
+    nothing, a directory of static files, or the node of the built upstream UI's description,
+    which packaging expands into the UI's files."""
     if ui != "upstream":
-        return ui
-    source_dir = os.path.join(llama_cpp_dir.abspath, UI_SOURCE)
-    store = Store(env.get("STORE_DIR") or None)
-    node = env["UI_NODE"]
-    env["UI_NODE_IDENTITY"] = node.identity  # for the manifest: which Node built the UI
+        return Ui(directory=ui)
+    source_dir = os.path.join(source.dir.abspath, UI_SOURCE)
     key = upstream_ui_key(source_dir, node.identity)
     entry = store.path_for(STORE_NAME, key)
-    if not os.path.isdir(entry) and env.get("OFFLINE"):
+    if not os.path.isdir(entry) and offline:
         with reported():  # said now, before any compiling
             raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
                              expected=f"{STORE_NAME} at {entry}", fix="build once online, or ui=none")
     built = env.UpstreamUi("#build/ui/upstream.json", env.Value(json.dumps({"store": store.root, "key": key})),
-                           UI_SOURCE_DIR=source_dir)
+                           UI_SOURCE_DIR=source_dir, UI_NODE=node)
     env.NoCache(built)  # it names a store path of this machine
     if not os.path.isdir(entry):
         env.AlwaysBuild(built)  # the entry it named was deleted from the store
-    return built[0]
+    return Ui(built=built[0], node_identity=node.identity)  # the manifest names the Node that built it
 
 
 def generate(env):
@@ -114,5 +108,5 @@ def generate(env):
 
 
 def exists(env):
-    node = env.get("UI_NODE")
-    return bool(node) and os.access(node.node, os.X_OK) and os.path.isfile(node.npm_cli)
+    """Nothing to check when loading: node= is checked before anything is fetched (build_plan)."""
+    return True

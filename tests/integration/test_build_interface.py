@@ -34,6 +34,38 @@ def test_offline_with_cold_store_lists_the_missing_inputs(tmp_path):
     assert "- the built web UI (ui=upstream" in out
 
 
+def test_cosmocc_with_cpu_native_fails_before_anything_is_fetched(tmp_path):
+    """offline=0 and a cold store: the refusal comes first, no download starts, the store stays empty."""
+    store = tmp_path / "cold-store"
+    result = run_scons("toolchain=cosmocc", "cpu=native", "offline=0", f"store={store}", check=False)
+    assert result.returncode != 0
+    assert "cpu=native: refused with toolchain=cosmocc." in result.stdout and "fix:      cpu=portable" in result.stdout
+    assert "[llama.cpp]" not in result.stdout and "[cosmocc]" not in result.stdout  # nothing was fetched
+    assert not store.exists() or not any(store.iterdir())
+
+
+def test_bad_inputs_fail_before_anything_is_fetched(tmp_path):
+    store, site = tmp_path / "cold-store", tmp_path / "site"
+    site.mkdir()
+    for args, expected in ((["model=no-such-model"], "model=no-such-model: is neither a name in models.lock"),
+                           ([f"args={tmp_path / 'missing.args'}"], "missing.args: no such file"),
+                           ([f"ui={site}"], "no index.html at the top of the directory")):
+        result = run_scons("offline=0", f"store={store}", *args, check=False)
+        assert result.returncode != 0 and expected in result.stdout, result.stdout[-2000:]
+        assert "[llama.cpp]" not in result.stdout
+    assert not store.exists() or not any(store.iterdir())
+
+
+def test_a_tool_whose_requirement_is_missing_says_so(tmp_path):
+    """SConstruct calls each tool's exists() (SCons' env.Tool does not) and reports its need and fix."""
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    result = run_scons("-n", f"cache_dir={not_a_dir / 'cache'}", f"store={tmp_path / 'store'}", check=False)
+    assert result.returncode != 0
+    assert "build_cache: cache_dir= must be a directory this user can create and write." in result.stdout
+    assert "fix: point cache_dir= at a writable directory" in result.stdout
+
+
 def test_caller_environment_does_not_leak_into_the_build(server_binary):
     env = dict(os.environ, CFLAGS="-DLEAKED=1", CXXFLAGS="-DLEAKED=1", CC="false", CXX="false")
     result = run_scons(env=env)

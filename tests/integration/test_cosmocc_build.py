@@ -201,7 +201,7 @@ def test_dry_run_prints_the_whole_plan(tmp_path):
     assert "aarch64-linux-cosmo-ld -r --force-group-allocation -o build/cosmocc/lib/.aarch64/ggml-cpu-haswell.o.r" in plan
     assert "cosmoc++ -o build/cosmocc/bin/llama-server" in plan
     assert "ZIP  build/llama-server-one" in plan
-    assert "toolchain=cosmocc: -j" in plan and "each fat compile runs two compilers" in plan  # the default -j
+    assert "toolchain=cosmocc: -j" in plan and "each fat compile runs 2 compilers" in plan  # the default -j
     assert not any(line.startswith(other) for line in plan.splitlines())  # tools by name, not by path
     assert calls(other) == []  # -n ran nothing
 

@@ -6,11 +6,14 @@ import sys
 import pytest
 
 from conftest import REPO
-from lsone.cpulevels import MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, level_flags, upstream_variants
+from lsone.cpulevels import (MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, dispatch_table,
+                              level_flags, level_table_lines, multi_levels, upstream_variants)
 from lsone.errors import InputError
+from steps import Toolchain
+from toolchains import ToolchainIdentity, ToolchainModule
 
 sys.path.insert(0, os.path.join(REPO, "site_scons", "site_tools"))
-from cpu_levels import isolate_commands, level_table_lines  # noqa: E402
+from isolate_cpu_levels import isolate_commands  # noqa: E402
 
 # An excerpt in upstream's shape (ggml/src/CMakeLists.txt at the pinned commit).
 CMAKE = """
@@ -72,8 +75,17 @@ def test_level_flags_follow_upstreams_order_on_the_portable_baseline():
         assert all(level in UPSTREAM_VARIANTS[arch] for level in levels)
 
 
+def test_multi_levels_are_the_table_in_order_as_loadable_backends():
+    built = multi_levels(["x86_64", "aarch64"])
+    assert [(arch, level) for arch, level, _, _ in built] == \
+        [(a, level) for a in ("x86_64", "aarch64") for level in MULTI_LEVELS[a]]
+    for arch, level, flags, defines in built:
+        assert (flags, defines[:-1]) == level_flags(arch, level) and defines[-1] == "GGML_BACKEND_DL"
+    assert dispatch_table(["x86_64"])[2:-1] == [f"LSONE_CPU_LEVEL({level})" for level in MULTI_LEVELS["x86_64"]]
+
+
 def test_dispatch_table_per_architecture():
-    lines = level_table_lines(None, {"x86_64": ["x64", "haswell"], "aarch64": ["armv8_0_1"]})
+    lines = level_table_lines({"x86_64": ["x64", "haswell"], "aarch64": ["armv8_0_1"]})
     assert lines[1:] == ["#if defined(__x86_64__)", "LSONE_CPU_LEVEL(x64)", "LSONE_CPU_LEVEL(haswell)",
                          "#elif defined(__aarch64__)", "LSONE_CPU_LEVEL(armv8_0_1)", "#endif"]
 
@@ -83,10 +95,17 @@ class Node:
         self.path = path
 
 
+class FatModule(ToolchainModule):
+    name = "fat"
+
+    def twin_path(self, path, arch):
+        return path if arch == "x86_64" else path.replace("lib/", "lib/.aarch64/").replace("o/", "o/.aarch64/")
+
+
 def test_isolation_keeps_only_the_renamed_entry_points_global_per_arch():
-    twin = lambda p, arch: p if arch == "x86_64" else p.replace("lib/", "lib/.aarch64/").replace("o/", "o/.aarch64/")  # noqa: E731
-    env = {"CPU_LEVEL": "haswell", "ARCH_PATH": twin,
-           "RELOCATABLE_TOOLS": {"x86_64": ("x-ld", "x-objcopy"), "aarch64": ("a-ld", "a-objcopy")}}
+    toolchain = Toolchain("fat", FatModule(), ToolchainIdentity({}), "multi", ["x86_64", "aarch64"], "", "#build",
+                          [], relocatable_tools={"x86_64": ("x-ld", "x-objcopy"), "aarch64": ("a-ld", "a-objcopy")})
+    env = {"CPU_LEVEL": "haswell", "TOOLCHAIN": toolchain}
     command = isolate_commands([Node("lib/l.o")], [Node("o/a.o"), Node("o/b.o")], env, False)
     steps = command.split(" && ")
     assert steps[0] == "x-ld -r --force-group-allocation -o lib/l.o.r o/a.o o/b.o"

@@ -5,12 +5,14 @@ import os
 
 import pytest
 
+import build_plan
 from conftest import REPO
-from lsone.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, resolve_cpu, zig_spelling
+from lsone.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_spelling
 from lsone.errors import InputError
 from lsone.pins import load_lock
 from lsone.release import artifact_name, challenge, published_digest, write_sums
 from lsone.store import Store
+from toolchains import Registry
 from lsone.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
                        global_cache_dir, host_pin, pin_name)
 
@@ -66,9 +68,37 @@ def test_cpu_settings_are_spelled_the_way_zig_takes_them():
         zig_spelling(["-march=armv7-a"])
 
 
-def test_cpu_auto_is_portable_for_zig():
-    assert resolve_cpu("auto", "zig", "zig") == "portable"
-    assert resolve_cpu("auto", "host", "auto") == "native"
+def plan(tmp_path, **values):
+    defaults = {"toolchain": "zig", "cpu": "auto", "target": "", "cosmocc": "", "cc": "", "cxx": "", "model": "",
+                "args": "", "ui": "none", "node": "", "offline": False}
+    store = Store(str(tmp_path / "store"))
+    try:
+        return build_plan.checked(dict(defaults, **values), REPO, store, Registry(), log=lambda m: None)
+    finally:
+        assert not os.path.exists(store.root)  # checked, not fetched
+
+
+def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(tmp_path):
+    assert "zig" in Registry().names() and Registry().get("zig").variables[0][0] == "target"
+    assert plan(tmp_path).cpu == "portable"  # cpu=auto: the executable runs on other machines
+    assert plan(tmp_path, target="linux-aarch64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
+        plan(tmp_path, target="linux-riscv64")
+    with pytest.raises(InputError, match="cpu=native: refused for target=windows-x86_64"):
+        plan(tmp_path, target="windows-x86_64", cpu="native")
+    with pytest.raises(InputError) as e:
+        plan(tmp_path, cpu="multi")
+    assert "refused with toolchain=zig" in str(e.value) and "no host-independent one is pinned" in str(e.value)
+
+
+def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):
+    assert plan(tmp_path, toolchain="auto").toolchain == "host"
+
+
+def test_the_manifest_identity_is_the_wheel_and_the_target_and_cpu_flags_in_zigs_spelling():
+    zig = Registry().get("zig")
+    assert zig.cpu_flags("performant", "x86_64") == ["-mcpu=x86_64_v3"]
+    assert zig.cpu_flags("portable", "aarch64") == ["-mcpu=generic"]
 
 
 def test_an_unpacked_wheel_is_vetted(tmp_path):

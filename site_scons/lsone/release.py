@@ -20,7 +20,7 @@ _LINE = re.compile(r"^([0-9a-f]{64}) [ *](\S+)$")
 
 
 def artifact_name(target):
-    """llama-server-one-linux-x86_64, llama-server-one-windows-x86_64.exe."""
+    """llama-server-one-linux-x86_64 (a Windows target's would end in .exe)."""
     return f"{PACKAGE}-{target}" + (".exe" if TARGETS[target]["os"] == "windows" else "")
 
 

@@ -22,16 +22,12 @@ EXECUTABLE = "ziglang/zig"
 REQUIRED_FILES = (EXECUTABLE, "ziglang/lib/libcxx/include/vector", "ziglang/lib/libc/musl/libc.S")
 
 # target= names -> zig's target triple, the architecture of cpulevels.py and what the platform is.
+# Windows (x86_64-windows-gnu) and macOS (aarch64-macos, x86_64-macos) come once runtime/ builds there.
 TARGETS = {
     "linux-x86_64": {"triple": "x86_64-linux-musl", "arch": "x86_64", "os": "linux"},
     "linux-aarch64": {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"},
-    "windows-x86_64": {"triple": "x86_64-windows-gnu", "arch": "x86_64", "os": "windows"},
-    "macos-arm64": {"triple": "aarch64-macos", "arch": "aarch64", "os": "macos"},
-    "macos-x86_64": {"triple": "x86_64-macos", "arch": "x86_64", "os": "macos"},
 }
-HOST_TARGETS = {("Linux", "x86_64"): "linux-x86_64", ("Linux", "aarch64"): "linux-aarch64",
-                ("Darwin", "arm64"): "macos-arm64", ("Darwin", "x86_64"): "macos-x86_64",
-                ("Windows", "AMD64"): "windows-x86_64"}
+HOST_TARGETS = {("Linux", "x86_64"): "linux-x86_64", ("Linux", "aarch64"): "linux-aarch64"}
 
 
 class Zig:

@@ -27,12 +27,12 @@ UI_SOURCE = "tools/ui"
 STORE_NAME = "llama-ui-dist"
 
 
-def _run(node, args, cwd, what):
+def _run(node, args, cwd, what, **extra_env):
     """Run npm with the caller's environment (its registry settings and certificates), echoing
     output; node's own directory comes first on PATH, for the scripts npm runs."""
     cmd = node.npm(*args)
     logger("ui")(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
-    env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""), **extra_env)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail = []
     for line in proc.stdout:
@@ -60,7 +60,9 @@ def build_upstream_ui(store, source_dir, node, key):
             ui = os.path.join(work, "ui")
             shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
             _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
-            _run(node, ["run", "build"], ui, "npm run build")
+            # SvelteKit stamps its version (version.json, the bundle, sw.js) with the clock unless told:
+            # patches/0007 names it from LSONE_UI_VERSION, here the store key (source and Node).
+            _run(node, ["run", "build"], ui, "npm run build", LSONE_UI_VERSION=key.split(":")[-1][:16])
             dist = os.path.join(ui, "dist")
             if not os.path.isfile(os.path.join(dist, "index.html")):
                 raise InputError("ui=upstream", "npm run build did not produce dist/index.html")

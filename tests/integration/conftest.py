@@ -202,9 +202,3 @@ def zig_package(tmp_path_factory, *args):
 def zig_build(tmp_path_factory):
     """The default toolchain=zig package for this host (target= empty), once per session."""
     return zig_package(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def zig_aarch64_build(tmp_path_factory):
-    """target=linux-aarch64 from any host, once per session (its objects shared through the CacheDir)."""
-    return zig_package(tmp_path_factory, "target=linux-aarch64", "ui=none")

@@ -15,7 +15,7 @@ PASSED_ON = ("store", "cache_dir", "offline", "verbose")
 
 def run(env, repo, arguments):
     log = logger("release")
-    chosen = [k for k in arguments if k not in PASSED_ON]
+    chosen = [k for k, v in arguments.items() if k not in PASSED_ON and (k, v) != ("toolchain", "zig")]
     if chosen:
         log(f"refused: {', '.join(sorted(chosen))}: a release is each target's default package; "
             f"only {', '.join(PASSED_ON)} may be given")
@@ -25,7 +25,7 @@ def run(env, repo, arguments):
     os.makedirs(out)
     names = []
     for target in RELEASE_TARGETS:
-        args = [f"{k}={v}" for k, v in sorted(arguments.items())] + ["toolchain=zig", f"target={target}"]
+        args = [f"{k}={v}" for k, v in sorted(arguments.items()) if k in PASSED_ON] + ["toolchain=zig", f"target={target}"]
         log(f"building {target}: scons {' '.join(args)}")
         if subprocess.run([sys.executable, "-m", "SCons", "-Q", *args], cwd=repo).returncode != 0:
             log(f"the {target} build failed; nothing is published")

@@ -13,12 +13,13 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from integration.conftest import RunningServer
+from integration.conftest import RunningServer, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.compare import zip_start  # noqa: E402
 from lsone.pins import load_lock  # noqa: E402
 from lsone.store import Store  # noqa: E402
+from lsone.treehash import file_sha256  # noqa: E402
 from lsone.zig import default_target, global_cache_dir, pin_name  # noqa: E402
 
 pytestmark = pytest.mark.skipif(default_target() != "linux-x86_64",
@@ -85,3 +86,19 @@ def test_it_serves_a_completion(zig_build, tmp_path):
     finally:
         server.stop()
 
+
+
+def test_release_sums_match_the_readme_and_verify_challenges_a_build_with_them(zig_build, tmp_path):
+    env = dict(os.environ, HOME=zig_build["home"])
+    run_scons("release", "toolchain=zig", cwd=zig_build["checkout"], env=env)
+    sums = os.path.join(zig_build["checkout"], "build", "release", "SHA256SUMS")
+    line = open(sums).read().strip()
+    assert line == f"{file_sha256(zig_build['package'])}  llama-server-one-{default_target()}"
+    with open(os.path.join(REPO, "README.md")) as f:
+        assert line in f.read(), "README's sha256 of the default zig package is not this build's: update it"
+    ok = run_scons("verify", "toolchain=zig", f"sums={sums}", cwd=zig_build["checkout"], env=env)
+    assert "[verify] OK: " in ok.stdout
+    tampered = tmp_path / "SHA256SUMS"
+    tampered.write_text(("0" * 64) + line[64:] + "\n")
+    bad = run_scons("verify", "toolchain=zig", f"sums={tampered}", cwd=zig_build["checkout"], env=env, check=False)
+    assert bad.returncode != 0 and "MISMATCH" in bad.stdout and "differs from the published build" in bad.stdout

@@ -1,6 +1,7 @@
 // llama-server-one: cosmo_args-syntax argument files and their layering.
 
 #include "lsone_args.h"
+#include "lsone_platform.h"
 #include "lsone_zip.h"
 
 #include <algorithm>
@@ -9,10 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace lsone {
 
@@ -171,7 +168,7 @@ class parser {
 // opening a FIFO would block startup until someone writes to it.
 bool read_file(const std::string & path, std::string & out, bool & exists, std::string & err) {
     exists = false;
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    const int fd = open_for_reading(path);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR) {
             return true;
@@ -180,27 +177,21 @@ bool read_file(const std::string & path, std::string & out, bool & exists, std::
         return false;
     }
     exists = true;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    uint64_t size = 0;
+    bool regular = false;
+    if (!file_status(fd, size, regular) || !regular) {
+        close_file(fd);
         err = path + ": not a regular file (an args file beside the executable must be a plain file)";
         return false;
     }
     out.clear();
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) != 0) {
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            err = "cannot read " + path + ": " + std::strerror(errno);
-            close(fd);
-            return false;
-        }
-        out.append(buf, (size_t) n);
+    const bool read = read_to_end(fd, out);
+    const int read_errno = errno;
+    close_file(fd);
+    if (!read) {
+        err = "cannot read " + path + ": " + std::strerror(read_errno);
+        return false;
     }
-    close(fd);
     return true;
 }
 

@@ -1,7 +1,7 @@
 // llama-server-one: /zip/ entries as GGUF sources for ggml and llama.cpp.
 
 #include "lsone_hooks.h"
-#include "lsone_image.h"
+#include "lsone_platform.h"
 #include "lsone_zip.h"
 
 #include "gguf.h"
@@ -11,14 +11,10 @@
 #include <mutex>
 #include <stdexcept>
 
-#include <unistd.h>
-#if defined(__unix__) || defined(__APPLE__)
-#    include <sys/mman.h>
-#endif
-
 namespace {
 
-// mmap needs page-aligned offsets; packaging aligns GGUF data to 64 KiB.
+// Views start at a multiple of the page size (of 64 KiB, the allocation granularity, on
+// Windows); packaging aligns GGUF data to 64 KiB.
 const uint64_t GGUF_ALIGNMENT = 65536;
 
 std::mutex g_views_mutex;
@@ -55,16 +51,13 @@ bool lsone_gguf_from_zip(const char * fname, const struct gguf_init_params & par
         std::fprintf(stderr, "llama-server-one: %s\n", err.c_str());
         return true;
     }
-#if defined(_POSIX_MAPPED_FILES)
     // Parse the header from a mapping of the entry: only the pages it touches are read,
     // and the many small reads of a large vocabulary cost no system calls.
-    void * view = mmap(nullptr, (size_t) size, PROT_READ, MAP_SHARED, *zip.fd, (off_t) base);
-    if (view != MAP_FAILED) {
+    if (const void * view = lsone::map_view(*zip.fd, base, (size_t) size)) {
         *result = gguf_init_from_buffer(view, (size_t) size, params);
-        munmap(view, (size_t) size);
+        lsone::unmap_view(view, (size_t) size);
         return true;
     }
-#endif
     zip_reader reader = {*zip.fd, base, size};
     *result = gguf_init_from_callback(read_entry, &reader, 0, size, params);
     return true;
@@ -80,7 +73,7 @@ FILE * lsone_zip_fopen(const std::string & fname, size_t & base, size_t & size) 
         throw std::runtime_error(err);
     }
     FILE * fp = lsone::open_archive_range(lsone::self_zip(), offset, length, err);
-    if (!fp || fseeko(fp, (off_t) offset, SEEK_SET) != 0) {
+    if (!fp || !lsone::seek_stream(fp, offset)) {
         if (fp) {
             std::fclose(fp);
         }

@@ -1,13 +1,11 @@
-// llama-server-one: the image-size record, the ELF header's answer, and reads at an offset.
+// llama-server-one: the image-size record, the ELF and PE headers' answers, and the zip's bounds.
 
 #include "lsone_image.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
+#include <functional>
 #include <vector>
-
-#include <unistd.h>
 
 // The packager (site_scons/lsone/zipembed.py, record_image_size) finds this record in the
 // executable and writes the executable's own size (the image, before the zip) into its last
@@ -19,23 +17,6 @@ namespace lsone {
 
 namespace {
 const size_t RECORD_MAGIC_LEN = 24;
-}
-
-bool read_at(int fd, uint64_t offset, void * buf, size_t len) {
-    auto * p = static_cast<unsigned char *>(buf);
-    while (len > 0) {
-        const ssize_t n = pread(fd, p, len, (off_t) offset);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        p += n;
-        len -= (size_t) n;
-        offset += (uint64_t) n;
-    }
-    return true;
 }
 
 uint64_t loaded_image_size() {
@@ -51,6 +32,7 @@ uint64_t find_image_size_record(int fd, uint64_t file_size) {
     for (size_t i = 0; i < RECORD_MAGIC_LEN; i++) {
         magic[i] = lsone_image_size_record[i];
     }
+    const std::boyer_moore_horspool_searcher<const unsigned char *> searcher(magic, magic + RECORD_MAGIC_LEN);
     const size_t chunk = 1 << 20, overlap = 32;
     std::vector<unsigned char> buf((size_t) std::min<uint64_t>(chunk + overlap, file_size));
     for (uint64_t at = 0; at < std::min<uint64_t>(file_size, 1ull << 30); at += chunk) {
@@ -58,8 +40,9 @@ uint64_t find_image_size_record(int fd, uint64_t file_size) {
         if (!read_at(fd, at, buf.data(), n)) {
             return 0;
         }
-        if (const void * hit = memmem(buf.data(), n, magic, RECORD_MAGIC_LEN)) {
-            const size_t pos = (size_t) ((const unsigned char *) hit - buf.data());
+        const auto hit = std::search(buf.begin(), buf.begin() + n, searcher);
+        if (hit != buf.begin() + n) {
+            const size_t pos = (size_t) (hit - buf.begin());
             if (pos + 32 <= n) {
                 return u64(&buf[pos + RECORD_MAGIC_LEN]);
             }
@@ -99,6 +82,27 @@ uint64_t pe_certificate_offset(int fd, uint64_t file_size) {
     }
     const uint64_t offset = u32(dir), size = u32(dir + 4);
     return size != 0 && offset != 0 && offset + size == file_size ? offset : 0;
+}
+
+bool find_zip_bounds(int fd, const std::string & path, bool is_self, zip_bounds & b, std::string & err) {
+    bool regular = false;
+    if (!file_status(fd, b.file_size, regular) || !regular) {
+        err = path + ": not a regular file";
+        return false;
+    }
+    const uint64_t recorded_image_size = is_self ? loaded_image_size() : find_image_size_record(fd, b.file_size);
+    if (recorded_image_size > b.file_size) {
+        err = path + ": the file is truncated: it has " + std::to_string(b.file_size) + " bytes, but its executable "
+              "image alone was " + std::to_string(recorded_image_size) + " when it was packaged (download or build it again)";
+        return false;
+    }
+    b.image_end = recorded_image_size ? recorded_image_size : elf_image_end(fd, b.file_size);
+    // A recorded size is written only by the packager, together with the zip: it must be there.
+    b.has_appendix = recorded_image_size != 0 || (b.image_end != 0 && b.file_size > b.image_end);
+    const uint64_t certificate = pe_certificate_offset(fd, b.file_size);
+    b.zip_end = certificate ? certificate : b.file_size;  // a signed file: the zip ends before
+    b.padding = certificate ? 8 : 1;                      // the 8-byte padding and certificate
+    return true;
 }
 
 }  // namespace lsone

@@ -1,6 +1,7 @@
 // llama-server-one: the default model alias, --version's package line and --manifest.
 
 #include "lsone_package.h"
+#include "lsone_platform.h"
 #include "lsone_server.h"
 #include "lsone_zip.h"
 
@@ -50,11 +51,7 @@ void default_alias(const std::vector<std::string> & args) {
     if (dot != std::string::npos && dot > 0) {
         name.resize(dot);
     }
-#if defined(_WIN32)
-    _putenv_s("LLAMA_ARG_ALIAS", name.c_str());
-#else
-    setenv("LLAMA_ARG_ALIAS", name.c_str(), 0);
-#endif
+    set_env_default("LLAMA_ARG_ALIAS", name);
 }
 
 }  // namespace

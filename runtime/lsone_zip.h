@@ -31,9 +31,6 @@ struct zip_archive {
     const zip_entry * find(const std::string & name) const;
 };
 
-// The running executable's own file name.
-std::string self_exe_path();
-
 // Reads the central directory (zip64 included). Returns false with err set when
 // the file has data appended after its executable image that is not a readable
 // zip, or is shorter than the image size the packager recorded in it. A file with

@@ -27,28 +27,23 @@ struct cpu_level {
     int (*score)(void);
 };
 
-std::string & report() {  // a function-local static: safe however early the first caller runs
-    static std::string text = "null";
-    return text;
-}
-
-std::string json_text(const std::string & s) {
-    std::string out = "\"";
-    for (char c : s) {
-        out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    }
-    return out + "\"";
+common_json report(const std::string & level, const std::string & reason, const common_json & levels) {
+    common_json out = common_json::object();
+    out["level"] = level;
+    out["reason"] = reason;
+    out["levels"] = levels;
+    return out;
 }
 
 }  // namespace
 
 #ifdef LSONE_CPU_SINGLE_LEVEL
 
-std::string lsone_cpu_level_json() {
-    const std::string level = LSONE_STR(LSONE_CPU_SINGLE_LEVEL);
-    return "{\"level\":" + json_text(level) + ",\"reason\":" +
-           json_text("built for one level (cpu=" + level + "); build with cpu=multi to choose at startup") +
-           ",\"levels\":[]}";
+const common_json & lsone_cpu_level() {
+    static const std::string level = LSONE_STR(LSONE_CPU_SINGLE_LEVEL);
+    static const common_json built = report(level, "built for one level (cpu=" + level + "); build with cpu=multi "
+                                            "to choose at startup", common_json::array());
+    return built;
 }
 
 #else
@@ -74,8 +69,13 @@ const int N_LEVELS = (int) (sizeof(LEVELS) / sizeof(LEVELS[0]));
     std::_Exit(1);  // before main: nothing to clean up, no destructors of half-made statics
 }
 
-// Index of the level to run: scored once, before main (see below), reported on stderr.
-int choose() {
+struct choice {
+    int         level;   // index into LEVELS
+    common_json report;  // for /props
+};
+
+// The level to run: scored once, before main (see below), reported on stderr.
+choice choose() {
     int scores[sizeof(LEVELS) / sizeof(LEVELS[0])];
     int best = -1;
     std::string list;
@@ -114,38 +114,36 @@ int choose() {
                  LEVELS[best].name + " (scores: " + list + ")";
     }
     std::fprintf(stderr, "llama-server-one: CPU level %s: %s\n", LEVELS[chosen].name, reason.c_str());
-    std::string levels;
+    common_json levels = common_json::array();
     for (int i = 0; i < N_LEVELS; i++) {
-        levels += std::string(i ? "," : "") + "{\"name\":" + json_text(LEVELS[i].name) +
-                  ",\"score\":" + std::to_string(scores[i]) + "}";
+        levels.push_back({{"name", LEVELS[i].name}, {"score", scores[i]}});
     }
-    report() = "{\"level\":" + json_text(LEVELS[chosen].name) + ",\"reason\":" + json_text(reason) +
-               ",\"levels\":[" + levels + "]}";
-    return chosen;
+    return {chosen, report(LEVELS[chosen].name, reason, levels)};
 }
 
-int chosen_level() {
-    static const int chosen = choose();
+const choice & chosen_level() {  // a function-local static: safe however early the first caller runs
+    static const choice chosen = choose();
     return chosen;
 }
-
-// Choose at startup, so every run (--version and --help too) says which level, and a bad
-// LSONE_CPU_LEVEL stops the program before it does anything. Only cpuid and getenv run here;
-// the level's backend is initialised later, on ggml's first use.
-const int g_chosen_at_startup = chosen_level();
 
 }  // namespace
 
 // What GGML_USE_CPU's static registration (ggml-backend-reg.cpp) calls; the levels' own
 // ggml_backend_cpu_reg are local to their objects.
 ggml_backend_reg_t ggml_backend_cpu_reg(void) {
-    static ggml_backend_reg_t reg = LEVELS[chosen_level()].init();
+    static ggml_backend_reg_t reg = LEVELS[chosen_level().level].init();
     return reg;
 }
 
-std::string lsone_cpu_level_json() {
-    chosen_level();
-    return report();
+const common_json & lsone_cpu_level() {
+    return chosen_level().report;
 }
 
 #endif
+
+namespace {
+// Choose at startup, so every run (--version and --help too) says which level, and a bad
+// LSONE_CPU_LEVEL stops the program before it does anything. Only cpuid and getenv run here;
+// the level's backend is initialised later, on ggml's first use. /props then shows this report.
+const common_json & g_report_at_startup = lsone_cpu_level();
+}

@@ -7,6 +7,7 @@
 // - splicing keeps every file token and the inner layer exactly once, in order;
 // - lsone_layer_args, reading the adjacent file beside this program, gives that same splice.
 #include "lsone_args.h"
+#include "lsone_platform.h"
 #include "lsone_zip.h"
 
 #include <fuzzer/FuzzedDataProvider.h>

@@ -3,7 +3,8 @@
 Deriving the lists means most llama.cpp bumps need no edit here. This is a
 deliberately small reader: it follows set(), list(APPEND), file(GLOB) and
 include() in file order, ignores conditions, and collects the literal sources
-of add_library()/add_executable(). It is used only for targets whose sources
+of add_library()/add_executable() and ggml's
+ggml_add_backend_library(). It is used only for targets whose sources
 are unconditional upstream; the tool says which.
 """
 
@@ -15,6 +16,8 @@ from .errors import InputError
 
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
 _LIB_KEYWORDS = {"STATIC", "SHARED", "MODULE", "OBJECT", "INTERFACE", "EXCLUDE_FROM_ALL", "WIN32", "MACOSX_BUNDLE"}
+# ggml's own add_library wrapper for backends (ggml/src/CMakeLists.txt): same arguments, target first.
+BACKEND_LIBRARY_FUNCTIONS = ("ggml_add_backend_library",)
 _VAR_RE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -89,7 +92,7 @@ class CMakeListsReader:
                 if os.path.isfile(inc):
                     variables = self.read(os.path.relpath(inc, self.source_root), variables)
                     variables["CMAKE_CURRENT_SOURCE_DIR"] = [cur_dir]
-            elif name in ("add_library", "add_executable") and expanded:
+            elif name in ("add_library", "add_executable", *BACKEND_LIBRARY_FUNCTIONS) and expanded:
                 sources = [a for a in expanded[1:] if a not in _LIB_KEYWORDS and a != "ALIAS"]
                 if "ALIAS" in expanded:
                     continue

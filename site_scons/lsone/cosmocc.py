@@ -24,7 +24,7 @@ EXECUTABLES = ("bin/cosmocc", "bin/cosmoc++", "bin/cosmoar", "bin/apelink", "bin
 REQUIRED_FILES = EXECUTABLES + ("bin/ape-x86_64.elf", "bin/ape-aarch64.elf", "bin/ape-m1.c", "lib/gcc/libgomp.spec")
 
 
-class Toolchain:
+class UnpackedCosmocc:
     """An unpacked cosmocc: where it is, and what identifies it (no machine paths)."""
 
     def __init__(self, root, identity):
@@ -71,7 +71,7 @@ def _stored_tree_identity(pin, path):
 def _pinned(pin, store, offline, log, local=None):
     check = lambda tree: check_layout(tree, f"{pin.label} ({pin.file})")  # noqa: E731
     root = store.realise_unpacked(pin, offline, log, prepare=check, local=local, fix=unavailable_fix(pin))
-    return Toolchain(root, _stored_tree_identity(pin, root))
+    return UnpackedCosmocc(root, _stored_tree_identity(pin, root))
 
 
 def available_locally(request, pin, store):
@@ -95,7 +95,7 @@ def _from_archive(request, pin, store, log):
 
 
 def resolve_cosmocc(request, pin, store, offline=False, log=print):
-    """Return the Toolchain for cosmocc=REQUEST (a directory or an archive), else the pinned one."""
+    """Return the UnpackedCosmocc for cosmocc=REQUEST (a directory or an archive), else the pinned one."""
     if request:
         request = os.path.realpath(os.path.expanduser(request))  # a symlink's target is what gets hashed
         if os.path.isdir(request):
@@ -103,7 +103,7 @@ def resolve_cosmocc(request, pin, store, offline=False, log=print):
             digest = cached_digest(request, os.path.join(store.root, ".digests"), tree_hash, log,
                                    "the toolchain directory")
             log(f"cosmocc={request}: tree {digest} (a directory is not checked against the pin)")
-            return Toolchain(request, {"kind": pin.name, "version": "unpinned directory", "treeHash": digest})
+            return UnpackedCosmocc(request, {"kind": pin.name, "version": "unpinned directory", "treeHash": digest})
         if os.path.isfile(request):
             return _from_archive(request, pin, store, log)
         raise InputError(f"cosmocc={request}", "no such file or directory",

@@ -28,6 +28,12 @@ CMAKE_TARGETS = {
     "ggml-base": ("ggml/src/CMakeLists.txt", "ggml-base"),
 }
 
+# The RPC backend (server's --rpc, and the worker mode): upstream declares it with
+# ggml_add_backend_library. Its sources are pinned here as well, because patches/ and the worker's
+# fuzz target name them: a bump that renames one must stop here, not deep in a patch or a link.
+RPC_CMAKE = "ggml/src/ggml-rpc/CMakeLists.txt"
+GGML_RPC = ["ggml/src/ggml-rpc/ggml-rpc.cpp", "ggml/src/ggml-rpc/transport.cpp"]
+
 CPU_CMAKE = "ggml/src/ggml-cpu/CMakeLists.txt"
 GGML_CPU_COMMON = [
     "ggml-cpu/ggml-cpu.c", "ggml-cpu/ggml-cpu.cpp", "ggml-cpu/repack.cpp", "ggml-cpu/hbm.cpp",
@@ -70,6 +76,17 @@ def cpu_sources(src, machine):
     return ours
 
 
+def rpc_sources(src):
+    """The RPC backend's sources, after checking that upstream still declares exactly these."""
+    declared = target_sources(src, RPC_CMAKE, "ggml-rpc")
+    if declared != GGML_RPC:
+        raise InputError(RPC_CMAKE, "upstream's RPC backend sources changed",
+                         expected=", ".join(GGML_RPC), found=", ".join(declared),
+                         fix=f"update GGML_RPC in {THIS_FILE}, then the patches and runtime/fuzz/fuzz_rpc.cpp "
+                             "that name these files")
+    return declared
+
+
 def cpu_feats_source(machine):
     """Upstream's feature scoring for machine's CPU levels (built only for GGML_BACKEND_DL variants)."""
     return "ggml/src/" + os.path.dirname(GGML_CPU_ARCH[machine][0]) + "/cpu-feats.cpp"
@@ -82,6 +99,7 @@ def all_source_lists(src, machine):
     "ggml-cpu:<machine>" each architecture's own.
     """
     lists = {name: target_sources(src, cmake, target) for name, (cmake, target) in CMAKE_TARGETS.items()}
+    lists["ggml-rpc"] = rpc_sources(src)
     if isinstance(machine, str):
         lists["ggml-cpu"] = ["ggml/src/" + f for f in cpu_sources(src, machine)]
         return lists

@@ -1,4 +1,5 @@
-"""SCons tool: libFuzzer targets for runtime/'s zip reader and args parser, with ASan + UBSan.
+"""SCons tool: libFuzzer targets for runtime/'s zip reader and args parser, and for the RPC worker's
+command decoding (the patched ggml-rpc.cpp over ggml-base), with ASan + UBSan.
 
 `scons fuzz fuzz_time=S` fuzzes each target for S seconds, starting from the checked-in seeds
 (tests/fuzz/corpus/<target>/) and growing a working corpus in build/fuzz/corpus/<target>/.
@@ -6,7 +7,8 @@ A crash fails the run; libFuzzer leaves the input in build/fuzz/crashes/<target>
 `scons fuzz-regress` runs every seed and every kept crash (tests/fuzz/crashes/<target>/) once.
 
 The objects are compiled by clang with the sanitizers into build/fuzz/obj/, apart from the
-release objects, and depend on the identity of that clang.
+release objects, and depend on the identity of that clang. The RPC target needs the patched tree,
+so `scons fuzz` prepares it as a build does (from the store), without compiling the server.
 """
 
 import base64
@@ -18,11 +20,19 @@ import subprocess
 import SCons.Errors
 from SCons.Script import Action, Builder
 
+from lsone.cmakelists import target_sources
+from lsone.sourcelists import CMAKE_TARGETS
 from lsone.treehash import file_sha256
+from scons_errors import reported
 
 TARGETS = {  # name: (runtime sources, libFuzzer options)
-    "zip": (["lsone_zip.cpp", "lsone_image.cpp"], ["-max_len=8192"]),
-    "args": (["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp"], ["-max_len=4096"]),
+    "zip": (["lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"], ["-max_len=8192"]),
+    "args": (["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"], ["-max_len=4096"]),
+}
+# Over the patched llama.cpp tree, declared by FuzzTreeTargets once it exists: name: (runtime sources,
+# tree sources compiled into a static library, so only what the target uses is linked, libFuzzer options).
+TREE_TARGETS = {
+    "rpc": (["lsone_rpc.cpp"], "ggml-base", ["-max_len=65536"]),
 }
 ALIASES = ("fuzz", "fuzz-regress")
 SANITIZE = "-fsanitize=address,undefined"
@@ -126,10 +136,7 @@ def _inputs(env, name):
     return [env.File(f) for f in files]
 
 
-def fuzz_targets(env, requested):
-    """Declare the fuzz programs and the fuzz / fuzz-regress aliases, if either was requested."""
-    if not set(requested) & set(ALIASES):
-        return []
+def _fuzz_env(env, requested):
     clang = find_clang(env)
     identity = {"clang": os.path.realpath(clang), "sha256": file_sha256(os.path.realpath(clang)),
                 "version": subprocess.run([clang, "--version"], stdout=subprocess.PIPE, text=True).stdout}
@@ -138,19 +145,53 @@ def fuzz_targets(env, requested):
                      CCFLAGS=["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=fuzzer-no-link", SANITIZE,
                               "-fno-sanitize-recover=all"],
                      FUZZ_SECONDS=fuzz_seconds(env) if "fuzz" in requested else 0)
-    clang_node = fenv.Value(json.dumps(identity, sort_keys=True))
+    return fenv, fenv.Value(json.dumps(identity, sort_keys=True))
+
+
+def _declare(fenv, clang_node, name, objs, options, libs=()):
+    fenv.Depends(objs, clang_node)
+    program = fenv.Program(f"#build/fuzz/fuzz_{name}", objs, LIBS=list(libs))
+    run = fenv.FuzzRun(f"#build/fuzz/{name}.log", program, FUZZ_NAME=name, FUZZ_OPTIONS=options)
+    fenv.AlwaysBuild(run)  # time-bounded and random: a run is never up to date
+    regress = fenv.FuzzRegress(f"#build/fuzz/{name}.regress.log", program + _inputs(fenv, name), FUZZ_NAME=name)
+    fenv.NoCache(run, regress)
+    fenv.Alias("fuzz", run)
+    fenv.Alias("fuzz-regress", regress)
+
+
+def fuzz_targets(env, requested):
+    """Declare the runtime's fuzz programs and the fuzz / fuzz-regress aliases, if either was requested."""
+    if not set(requested) & set(ALIASES):
+        return []
+    fenv, clang_node = _fuzz_env(env, requested)
+    env["FUZZ_ENV"] = (fenv, clang_node)  # for FuzzTreeTargets, once the tree is patched
     for name, (sources, options) in sorted(TARGETS.items()):
         objs = [fenv.Object(f"#build/fuzz/obj/{src}.o", f"#runtime/{src}") for src in sources]
         objs.append(fenv.Object(f"#build/fuzz/obj/fuzz_{name}.o", f"#runtime/fuzz/fuzz_{name}.cpp"))
-        fenv.Depends(objs, clang_node)
-        program = fenv.Program(f"#build/fuzz/fuzz_{name}", objs)
-        run = fenv.FuzzRun(f"#build/fuzz/{name}.log", program, FUZZ_NAME=name, FUZZ_OPTIONS=options)
-        fenv.AlwaysBuild(run)  # time-bounded and random: a run is never up to date
-        regress = fenv.FuzzRegress(f"#build/fuzz/{name}.regress.log", program + _inputs(fenv, name), FUZZ_NAME=name)
-        fenv.NoCache(run, regress)
-        fenv.Alias("fuzz", run)
-        fenv.Alias("fuzz-regress", regress)
+        _declare(fenv, clang_node, name, objs, options)
     return ALIASES
+
+
+def fuzz_tree_targets(env, source, toolchain):
+    """Declare the fuzz programs over the patched tree (a steps.Source), from upstream's source lists;
+    toolchain (the release one) only says where the tree's generated headers are."""
+    if "FUZZ_ENV" not in env:  # neither fuzz alias was requested
+        return
+    fenv, clang_node = env["FUZZ_ENV"]
+    clang_c = os.path.join(os.path.dirname(fenv["CXX"]), os.path.basename(fenv["CXX"]).replace("clang++", "clang"))
+    src = source.dir.abspath
+    ggml_inc = [f"{src}/ggml/src", f"{src}/ggml/include", f"{toolchain.build_root}/gen/ggml"]
+    for name, (runtime_sources, library, options) in sorted(TREE_TARGETS.items()):
+        tenv = fenv.Clone(CC=clang_c, CPPPATH=["#runtime"] + ggml_inc,
+                          CPPDEFINES=["GGML_BUILD", "GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"])
+        with reported():
+            sources = target_sources(src, *CMAKE_TARGETS[library])
+        lib_objs = [tenv.Object(f"#build/fuzz/obj/{name}/{s}.o", f"{src}/{s}") for s in sources]
+        lib = tenv.StaticLibrary(f"#build/fuzz/lib/{name}-{library}", lib_objs)
+        tenv.Depends(lib_objs, clang_node)
+        objs = [tenv.Object(f"#build/fuzz/obj/{name}/{s}.o", f"#runtime/{s}") for s in runtime_sources]
+        objs.append(tenv.Object(f"#build/fuzz/obj/fuzz_{name}.o", f"#runtime/fuzz/fuzz_{name}.cpp"))
+        _declare(tenv, clang_node, name, objs, options, libs=[lib, "pthread", "m"])
 
 
 def generate(env):
@@ -158,6 +199,7 @@ def generate(env):
                                                        varlist=["FUZZ_NAME", "FUZZ_SECONDS", "FUZZ_OPTIONS"]))
     env["BUILDERS"]["FuzzRegress"] = Builder(action=Action(_regress_action, "FUZZ $TARGET", varlist=["FUZZ_NAME"]))
     env.AddMethod(fuzz_targets, "FuzzTargets")
+    env.AddMethod(fuzz_tree_targets, "FuzzTreeTargets")
 
 
 def exists(env):

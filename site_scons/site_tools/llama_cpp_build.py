@@ -189,14 +189,15 @@ def _cpu_levels(env, toolchain, src, lists, defines, includes):
     return isolated
 
 
-def _cpu_dispatcher(env, toolchain, runtime, ggml_inc):
-    """runtime/cpu/lsone_cpu_dispatch.cpp: chooses among the levels (cpu=multi) or names the one level."""
+def _cpu_dispatcher(env, toolchain, runtime, includes):
+    """runtime/cpu/lsone_cpu_dispatch.cpp: chooses among the levels (cpu=multi) or names the one level;
+    includes: ggml's and common's (its /props report is a common_json)."""
     source = [env.File("#runtime/cpu/lsone_cpu_dispatch.cpp")]
     gen = f"{toolchain.build_root}/gen/cpu"
     if toolchain.cpu != "multi":
-        return _objects(env, toolchain, source, single_level_defines(toolchain.cpu), [runtime] + ggml_inc)
+        return _objects(env, toolchain, source, single_level_defines(toolchain.cpu), [runtime] + includes)
     env.Textfile(f"{gen}/lsone_cpu_levels.inc", dispatch_table(toolchain.arches))
-    return _objects(env, toolchain, source, [], [runtime, gen] + ggml_inc, cpu_backend=True)
+    return _objects(env, toolchain, source, [], [runtime, gen] + includes, cpu_backend=True)
 
 
 def _source_lists(src, toolchain):
@@ -216,7 +217,7 @@ def cpu_backend(env, source, toolchain):
     defines = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
                toolchain.openmp_defines)
     includes = [f"{src}/ggml", f"{src}/ggml/src", f"{src}/ggml/src/ggml-cpu"] + ggml_inc
-    dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), ggml_inc)
+    dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), [f"{src}/common"] + ggml_inc)
     if toolchain.cpu == "multi":
         return CpuBackend(libraries=[], objects=_cpu_levels(env, toolchain, src, lists, defines, includes) + dispatcher)
     cpu_sources = list(lists["ggml-cpu"])
@@ -259,7 +260,10 @@ def llama_server(env, source, toolchain, cpu):
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = library("lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
-                           [runtime, vendor, s("common")] + ggml_inc)
+                           [runtime, vendor, s("common")] + llama_inc)
+    # The RPC backend registers itself where ggml-backend-reg.cpp reads GGML_USE_RPC: the define goes to that
+    # one file, so every other object keeps its command line and its CacheDir entry.
+    rpc_registry = {s("ggml/src/ggml-backend-reg.cpp"): {"defines": ["GGML_USE_RPC"]}}
     libs = [
         library("llama-server-impl", lists["llama-server-impl"],
                  GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"]),
@@ -280,7 +284,8 @@ def llama_server(env, source, toolchain, cpu):
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
         runtime_lib,
         library("ggml", lists["ggml"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc),
+                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
+        library("ggml-rpc", lists["ggml-rpc"], GGML_DIR_DEFINES, [s("ggml/src"), runtime] + ggml_inc),
         *cpu.libraries,
         library("ggml-base", lists["ggml-base"],
                  GGML_DIR_DEFINES + ["GGML_BUILD"] + toolchain.openmp_defines,
@@ -303,7 +308,7 @@ def runtime_test_programs(env, server, toolchain):
     """Small programs that expose runtime/'s parser and zip reader to pytest."""
     runtime = env.Dir("#runtime")
     programs = []
-    for name in ("args_dump", "layer_dump", "zip_dump"):
+    for name in ("args_dump", "layer_dump", "zip_dump", "map_dump"):
         objs = _objects(env, toolchain, [env.File(f"#runtime/tests/{name}.cpp")], [], [runtime])
         # the drivers pull in only the parser and the zip reader
         programs += env.Program(f"{toolchain.build_root}/tests/{name}", objs, LIBS=[server.runtime_lib])

@@ -61,7 +61,7 @@ def build_upstream_ui(store, source_dir, node, key):
             shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
             _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
             # SvelteKit stamps its version (version.json, the bundle, sw.js) with the clock unless told:
-            # patches/0007 names it from LSONE_UI_VERSION, here the store key (source and Node).
+            # patches/0010 names it from LSONE_UI_VERSION, here the store key (source and Node).
             _run(node, ["run", "build"], ui, "npm run build", LSONE_UI_VERSION=key.split(":")[-1][:16])
             dist = os.path.join(ui, "dist")
             if not os.path.isfile(os.path.join(dist, "index.html")):

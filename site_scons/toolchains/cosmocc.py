@@ -111,7 +111,7 @@ class Cosmocc(ToolchainModule):
         return path if arch == ARCHES[0] else twin_path(path)
 
     def configure(self, env, values, unpacked, cpu):
-        """Set env up for the cosmocc that the inputs step realised (a lsone.cosmocc.Toolchain)."""
+        """Set env up for the cosmocc that the inputs step realised (a lsone.cosmocc.UnpackedCosmocc)."""
         # Tools by name, found through ENV's PATH: command lines (hence build signatures and the
         # CacheDir) do not depend on where the toolchain was unpacked. Its identity is in the general node.
         env.PrependENVPath("PATH", os.path.join(unpacked.root, "bin"))

@@ -17,13 +17,17 @@ from toolchains import ToolchainIdentity, ToolchainModule, run_tool, tool_identi
 CANDIDATES = (("gcc", "g++"), ("clang", "clang++"), ("cc", "c++"))
 
 
+def check_compiler(path):
+    if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise InputError(f"toolchain=host: compiler {path!r} (from cc=/cxx=)", "is not an executable file",
+                         fix="pass full paths, e.g. cc=/usr/bin/clang cxx=/usr/bin/clang++")
+
+
 def find_compilers(env, cc, cxx):
     if cc or cxx:
         found = (env.WhereIs(cc or "gcc") or cc, env.WhereIs(cxx or "g++") or cxx)
         for path in found:
-            if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
-                raise InputError(f"toolchain=host: compiler {path!r} (from cc=/cxx=)", "is not an executable file",
-                                 fix="pass full paths, e.g. cc=/usr/bin/clang cxx=/usr/bin/clang++")
+            check_compiler(path)
         return found
     for c, cxx_name in CANDIDATES:
         pc, pcxx = env.WhereIs(c), env.WhereIs(cxx_name)
@@ -76,6 +80,12 @@ class Host(ToolchainModule):
     variables = (("cc", "host C compiler (name or path); empty means auto-detect", ""),
                  ("cxx", "host C++ compiler (name or path); empty means auto-detect", ""))
     auto_cpu = "native"
+
+    def check(self, values, repo, store, lock):
+        """cc=/cxx= given as paths: executable files (names are looked up on the build's PATH later)."""
+        for request in (values["cc"], values["cxx"]):
+            if os.sep in request:
+                check_compiler(request)
 
     def configure(self, env, values, realised, cpu):
         cc, cxx = find_compilers(env, values["cc"], values["cxx"])

@@ -16,6 +16,7 @@ from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 from pe_shaped import pe_image, with_certificate_table  # noqa: E402
+from integration import rpc_wire as w  # noqa: E402
 
 ENTRIES = {".args": b"--port 8080\n-m /zip/m.gguf\n", "ui/index.html": b"<html></html>\n", "manifest.json": b"{}\n"}
 
@@ -111,8 +112,56 @@ def args_seeds():
     }
 
 
+# fuzz_rpc.cpp's placeholders for the worker's pointers: the k-th buffer allocated, its base plus an offset
+def buf(k=0):
+    return 0xB0F5 << 48 | k << 32
+
+
+def at(offset, k=0):
+    return 0xDA7A << 48 | k << 32 | offset
+
+
+def hello():
+    return w.request(w.HELLO, bytes(w.CAPS_SIZE))
+
+
+def rpc_seeds():
+    """One client's byte stream each: valid sessions, and the malformed requests test_rpc.py sends."""
+    dev = struct.pack("<I", 0)
+    alloc = w.request(w.ALLOC_BUFFER, struct.pack("<IQ", 0, 4096)) + w.request(w.BUFFER_GET_BASE, struct.pack("<Q", buf()))
+    vec = w.tensor(1, buffer=buf(), ne=(16, 1, 1, 1), data=at(0))
+    rows = w.tensor(1, buffer=buf(), ne=(4, 2, 1, 1), data=at(0))
+    idx = w.tensor(2, type=w.TYPE_I32, buffer=buf(), ne=(3, 1, 1, 1), data=at(64))
+    get_rows = w.tensor(3, buffer=buf(), ne=(4, 3, 1, 1), op=w.OP_GET_ROWS, src=(1, 2), data=at(128))
+    dest = w.tensor(4, buffer=buf(), ne=(4, 8, 1, 1), data=at(256))
+    set_rows = w.tensor(5, buffer=buf(), ne=(4, 8, 1, 1), op=w.OP_SET_ROWS, src=(1, 6), data=at(256))
+    set_idx = w.tensor(6, type=w.TYPE_I32, buffer=buf(), ne=(2, 1, 1, 1), data=at(64))
+    return {
+        "hello": hello(),
+        "queries": hello() + w.request(w.DEVICE_COUNT) + w.request(w.GET_ALIGNMENT, dev) +
+                   w.request(w.GET_MAX_SIZE, dev) + w.request(w.GET_DEVICE_MEMORY, dev) +
+                   w.request(w.GET_ALLOC_SIZE, dev + w.tensor(1, ne=(8, 2, 1, 1)) + bytes(10 * w.TENSOR_SIZE)),
+        "tensor-io": hello() + alloc + w.request(w.SET_TENSOR, vec + b"\0" + struct.pack("<Q", 0) + bytes(64)) +
+                     w.request(w.GET_TENSOR, vec + struct.pack("<QQ", 0, 64)) +
+                     w.request(w.MEMSET_TENSOR, vec + struct.pack("<QQB", 8, 16, 7)) +
+                     w.request(w.COPY_TENSOR, vec + w.tensor(2, buffer=buf(), ne=(16, 1, 1, 1), data=at(64))) +
+                     w.request(w.INIT_TENSOR, vec) + w.request(w.BUFFER_CLEAR, struct.pack("<QB", buf(), 0)) +
+                     w.request(w.SET_TENSOR_HASH, vec + struct.pack("<QQ", 0, 0x1234)) +
+                     w.request(w.FREE_BUFFER, struct.pack("<Q", buf())),
+        "graph-get-rows": hello() + alloc + w.request(w.GRAPH_COMPUTE, w.graph([3], [rows, idx, get_rows])) +
+                          w.request(w.GRAPH_RECOMPUTE, dev),
+        "graph-set-rows": hello() + alloc + w.request(w.GRAPH_COMPUTE, w.graph([5], [rows, set_idx, dest, set_rows])),
+        "bad-tensor-outside-buffer": hello() + alloc + w.request(
+            w.SET_TENSOR, w.tensor(1, buffer=buf(), ne=(16, 1, 1, 1), data=at(8192)) + b"\0" + bytes(8) + bytes(64)),
+        "bad-graph-node-0": hello() + w.request(w.GRAPH_COMPUTE, w.graph([0], [])),
+        "bad-get-rows-shape": hello() + alloc + w.request(w.GRAPH_COMPUTE, w.graph([3], [
+            rows, idx, w.tensor(3, buffer=buf(), ne=(4, 1, 1, 1), op=w.OP_GET_ROWS, src=(1, 2), data=at(128))])),
+        "bad-region-past-tensor": hello() + alloc + w.request(w.GET_TENSOR, vec + struct.pack("<QQ", 32, 64)),
+    }
+
+
 def main():
-    for target, seeds in (("zip", zip_seeds()), ("args", args_seeds())):
+    for target, seeds in (("zip", zip_seeds()), ("args", args_seeds()), ("rpc", rpc_seeds())):
         out = os.path.join(HERE, "corpus", target)
         os.makedirs(out, exist_ok=True)
         for name, data in seeds.items():

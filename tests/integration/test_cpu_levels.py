@@ -149,3 +149,12 @@ def test_native_build_dies_of_sigill_on_the_old_cpu(server_binary, tiny_model):
     except subprocess.TimeoutExpired:
         pytest.fail("the cpu=native build kept running under -cpu Nehalem: the emulated CPU proves nothing")
     assert result.returncode == -signal.SIGILL, result.stdout[-2000:]
+
+
+def test_a_one_level_build_reports_its_level(tiny_server):
+    """The default build (one level, no choice at startup) names that level in /props."""
+    status, body = tiny_server.request("GET", "/props")
+    report = body["cpu_level"]
+    assert status == 200 and report["level"] and report["levels"] == []
+    assert report["reason"] == (f"built for one level (cpu={report['level']}); build with cpu=multi to choose "
+                                "at startup")

@@ -10,11 +10,12 @@ from conftest import REPO
 from integration.conftest import run_scons
 
 FUZZ = os.path.join(REPO, "tests", "fuzz")
+TARGETS = ("zip", "args", "rpc")
 
 
 def test_every_seed_and_kept_crash_passes():
     out = run_scons("fuzz-regress").stdout
-    for target in ("zip", "args"):
+    for target in TARGETS:
         expected = sum(len(os.listdir(os.path.join(FUZZ, kind, target))) for kind in ("corpus", "crashes")
                        if os.path.isdir(os.path.join(FUZZ, kind, target)))
         assert expected > 0
@@ -30,7 +31,7 @@ def symbols(path):
 
 def test_fuzz_programs_have_the_sanitizers_and_the_release_build_does_not(server_binary):
     run_scons("fuzz-regress")
-    for target in ("zip", "args"):
+    for target in TARGETS:
         found = symbols(os.path.join(REPO, "build", "fuzz", f"fuzz_{target}"))
         assert "__asan_report_load" in found and "__ubsan_handle_" in found and "LLVMFuzzerTestOneInput" in found
     release = symbols(os.path.join(REPO, "build", "bin", "llama-server"))
@@ -43,5 +44,5 @@ def test_a_short_fuzzing_run_of_each_target_finds_nothing():
     stats = {m["target"]: m for m in map(json.loads, re.findall(r"^fuzz \w+: (\{.*\})$", result.stdout, re.MULTILINE))}
     print("\n" + "\n".join(json.dumps(s) for s in stats.values()))
     assert result.returncode == 0, result.stdout[-6000:]
-    for target in ("zip", "args"):
+    for target in TARGETS:
         assert stats[target]["exit"] == 0 and stats[target]["executions"] > 1000, stats

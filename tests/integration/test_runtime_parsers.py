@@ -3,26 +3,31 @@
 import json
 import os
 import random
+import re
 import resource
 import struct
 import subprocess
+import sys
 import zipfile
 
 import pytest
 
 from conftest import REPO
 from integration.conftest import run_scons
+from lsone import zipembed
 from lsone.argsfile import PLACEHOLDER, parse_args_text
 from lsone.errors import InputError
 from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip
 
 DRIVERS = os.path.join(REPO, "build", "tests")
+sys.path.insert(0, os.path.join(REPO, "runtime", "tests"))
+from cross_check import MODEL, fnv1a  # noqa: E402  the same model and hash as the other systems' check
 
 
 @pytest.fixture(scope="module")
 def drivers():
     run_scons("runtime-tests")
-    return {name: os.path.join(DRIVERS, name) for name in ("args_dump", "layer_dump", "zip_dump")}
+    return {name: os.path.join(DRIVERS, name) for name in ("args_dump", "layer_dump", "zip_dump", "map_dump")}
 
 
 def cpp_parse(drivers, tmp_path, text, env=None):
@@ -99,6 +104,21 @@ def test_zip_reader_matches_the_writer(drivers, tmp_path):
     assert entries[".args"][2] == 5
 
 
+def test_model_entry_mapped_streamed_and_read_gives_its_bytes(drivers, tmp_path):
+    """The three ways the server reads a model from its own zip (runtime/tests/map_dump.cpp)."""
+    source = tmp_path / "m.gguf"
+    source.write_bytes(MODEL)
+    exe = tmp_path / "map-dump"
+    offset, size, _ = append_zip(drivers["map_dump"], str(exe), {".args": b"-c 8\n", "m.gguf": str(source)})["m.gguf"]
+    result = subprocess.run([str(exe), "m.gguf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"offset": offset, "size": size, "magic": "GGUF", "fnv1a": fnv1a(MODEL),
+                                         "stream_matches": True, "read_entry_matches": True}
+    assert offset % 65536 == 0
+    missing = subprocess.run([str(exe), "nothing.gguf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert missing.returncode == 2 and "no entry 'nothing.gguf'" in missing.stderr
+
+
 def test_zip_reader_handles_zip64(drivers, tmp_path):
     big = tmp_path / "big"
     with open(big, "wb") as f:
@@ -132,6 +152,44 @@ def test_lying_central_directory_is_reported(drivers, tmp_path):
     (tmp_path / "liar").write_bytes(bytes(data))
     code, message = zip_dump(drivers, tmp_path / "liar")
     assert code == 2 and "outside the file" in message
+
+
+# --- one layout: the runtime's named offsets (runtime/lsone_zip_layout.h) and the packager's ZipRecord tables
+
+LAYOUT_RECORDS = {"end_record": zipembed.END_OF_CENTRAL_DIRECTORY, "zip64_locator": zipembed.ZIP64_LOCATOR,
+                  "zip64_end_record": zipembed.ZIP64_END_OF_CENTRAL_DIRECTORY,
+                  "central_header": zipembed.CENTRAL_HEADER, "local_header": zipembed.LOCAL_HEADER}
+FIELD_WIDTHS = {"H": "u16", "I": "u32", "Q": "u64"}
+
+
+def runtime_layout():
+    """{record: {NAME: (value, width comment or None)}} from the header's namespaces."""
+    text = open(os.path.join(REPO, "runtime", "lsone_zip_layout.h")).read()
+    layout = {}
+    records = r"^namespace (?!lsone\b|zip_layout\b)(\w+) \{(.*?)^\}  // namespace \1$"
+    for name, body in re.findall(records, text, re.MULTILINE | re.DOTALL):
+        layout[name] = {c: (int(v, 0), w) for c, v, w in
+                        re.findall(r"^const \w+\s+(\w+)\s*=\s*(\w+);(?:\s*// (u\d+))?", body, re.MULTILINE)}
+    return layout
+
+
+def test_runtime_zip_layout_matches_the_packagers_records():
+    layout = runtime_layout()
+    assert set(LAYOUT_RECORDS) <= set(layout)
+    for name, record in LAYOUT_RECORDS.items():
+        constants = dict(layout[name])
+        assert constants.pop("SIGNATURE")[0] == record.signature, name
+        assert constants.pop("SIZE")[0] == record.size, name
+        constants.pop("MAX_COMMENT", None)  # a limit, not a field
+        assert constants, name
+        formats = "I" + "".join(record.layout.format[2:])  # after "<I": one letter per field
+        for constant, (offset, width) in constants.items():
+            field = constant.lower()
+            assert field in record.names, f"{name}::{constant} is not a field of the packager's {record.title}"
+            index = record.names.index(field) + 1
+            assert offset == struct.calcsize("<" + formats[:index]), f"{name}::{constant}"
+            assert width == FIELD_WIDTHS[formats[index]], f"{name}::{constant} is read as {width}"
+    assert layout["extra_block"]["ZIP64"][0] == zipembed.ZIP64_EXTRA_ID
 
 
 # --- one grammar: the build-time check (argsfile.py) and the runtime agree (issue 13, item 7)

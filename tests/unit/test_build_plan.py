@@ -82,6 +82,11 @@ def test_a_node_that_is_not_executable(tmp_path):
     assert "node=" in message and "is not an executable file" in message and "fix:" in message
 
 
+def test_a_host_compiler_path_that_is_not_executable(tmp_path):
+    message = refused(tmp_path, cc=str(tmp_path / "gcc"))
+    assert f"compiler '{tmp_path / 'gcc'}' (from cc=/cxx=): is not an executable file" in message and "fix:" in message
+
+
 def test_a_cosmocc_path_that_does_not_exist(tmp_path):
     message = refused(tmp_path, toolchain="cosmocc", cosmocc=str(tmp_path / "cosmocc-4.0.2.zip"), cpu="multi")
     assert "no such file or directory" in message and "expected: cosmocc-4.0.2.zip or the directory" in message

@@ -55,3 +55,12 @@ def test_vanished_target_lists_known_ones(tmp_path):
     with pytest.raises(InputError) as e:
         target_sources(root, "lib/CMakeLists.txt", "server")
     assert "core" in str(e.value) and "tool" in str(e.value)
+
+
+def test_reads_ggml_backend_libraries(tmp_path):
+    root = str(tmp_path)
+    write(root, "ggml/src/ggml-x/CMakeLists.txt", "ggml_add_backend_library(ggml-x\n    x.cpp\n    y.cpp\n)\n")
+    for name in ("x.cpp", "y.cpp"):
+        write(root, "ggml/src/ggml-x/" + name, "")
+    assert target_sources(root, "ggml/src/ggml-x/CMakeLists.txt", "ggml-x") == [
+        "ggml/src/ggml-x/x.cpp", "ggml/src/ggml-x/y.cpp"]

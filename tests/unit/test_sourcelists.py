@@ -54,3 +54,40 @@ def test_fat_lists_split_common_and_per_arch_sources():
     assert single["ggml-cpu"] == fat["ggml-cpu"] + fat["ggml-cpu:x86_64"]
     assert {k: v for k, v in fat.items() if not k.startswith("ggml-cpu")} == \
         {k: v for k, v in single.items() if k != "ggml-cpu"}
+
+
+def rpc_tree(root, sources):
+    from lsone.sourcelists import RPC_CMAKE
+    base = os.path.join(root, os.path.dirname(RPC_CMAKE))
+    os.makedirs(base, exist_ok=True)
+    for name in sources:
+        open(os.path.join(base, name), "w").close()
+    with open(os.path.join(root, RPC_CMAKE), "w") as f:  # the shape of upstream's file at the pin
+        f.write('message(STATUS "Using RPC backend")\n\nggml_add_backend_library(ggml-rpc\n' +
+                "".join(f"                         {s}\n" for s in sources) + "                        )\n"
+                "if (WIN32)\n    target_link_libraries(ggml-rpc PRIVATE ws2_32)\nendif()\n"
+                "if (GGML_RPC_RDMA)\n    target_sources(ggml-rpc PRIVATE transport-apple.cpp)\nendif()\n")
+    return str(root)
+
+
+def test_rpc_sources_read_from_ggml_add_backend_library(tmp_path):
+    from lsone.sourcelists import GGML_RPC, rpc_sources
+    assert rpc_sources(rpc_tree(tmp_path, ["ggml-rpc.cpp", "transport.cpp"])) == GGML_RPC
+
+
+def test_rpc_source_renamed_upstream_stops_the_build(tmp_path):
+    from lsone.sourcelists import rpc_sources
+    with pytest.raises(InputError) as e:
+        rpc_sources(rpc_tree(tmp_path, ["ggml-rpc.cpp", "transport-tcp.cpp"]))
+    text = str(e.value)
+    assert "ggml/src/ggml-rpc/CMakeLists.txt" in text and "RPC backend sources changed" in text
+    assert "transport-tcp.cpp" in text and "ggml/src/ggml-rpc/transport.cpp" in text
+    assert "GGML_RPC in site_scons/lsone/sourcelists.py" in text
+
+
+def test_rpc_source_missing_from_the_tree_is_named(tmp_path):
+    from lsone.sourcelists import rpc_sources
+    root = rpc_tree(tmp_path, ["ggml-rpc.cpp", "transport.cpp"])
+    os.remove(os.path.join(root, "ggml/src/ggml-rpc/transport.cpp"))
+    with pytest.raises(InputError, match="ggml/src/ggml-rpc/transport.cpp"):
+        rpc_sources(root)

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO
 from lsone.ape import launch_command
+from lsone.store import default_store_root
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 
@@ -194,7 +195,8 @@ def zig_package(tmp_path_factory, *args):
     checkout = copy_checkout(root / "checkout")
     home = root / "home"
     home.mkdir()
-    run_scons("toolchain=zig", *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
+    store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # the real one, not HOME's
+    run_scons("toolchain=zig", *store, *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
     return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one")}
 
 

@@ -18,7 +18,7 @@ from integration.conftest import RunningServer, run_scons
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.compare import zip_start  # noqa: E402
 from lsone.pins import load_lock  # noqa: E402
-from lsone.store import Store  # noqa: E402
+from lsone.store import Store, default_store_root  # noqa: E402
 from lsone.treehash import file_sha256  # noqa: E402
 from lsone.zig import default_target, global_cache_dir, pin_name  # noqa: E402
 
@@ -56,7 +56,8 @@ def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
     assert (tool["target"], tool["cpu"]) == (default_target(), "portable")
     with open(zig_build["package"], "rb") as f:
         data = f.read()
-    for path in (zig_build["checkout"], zig_build["home"], Store(os.environ.get("LSONE_STORE")).root):
+    store = Store(os.environ.get("LSONE_STORE") or default_store_root())
+    for path in (zig_build["checkout"], zig_build["home"], store.root):
         assert path.encode() not in data  # anywhere, manifest included
     code = data[:zip_start(zig_build["package"])]  # the UI's JS may say anything
     assert os.path.expanduser("~").encode() + b"/" not in code and b"zig-cache" not in code
@@ -65,7 +66,7 @@ def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
 def test_zig_caches_are_beside_the_store_never_in_home(zig_build):
     assert not os.path.exists(os.path.join(zig_build["home"], ".cache", "zig"))
     pin = load_lock(os.path.join(REPO, "toolchains.lock"), "toolchains")[pin_name()]
-    assert os.listdir(global_cache_dir(Store(os.environ.get("LSONE_STORE")), pin))  # musl and libc++, built once
+    assert os.listdir(global_cache_dir(Store(os.environ.get("LSONE_STORE") or default_store_root()), pin))  # musl and libc++, built once
 
 
 def tiny_model_for(build, tmp_path):

@@ -197,7 +197,8 @@ def zig_package(tmp_path_factory, *args):
     home.mkdir()
     store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # the real one, not HOME's
     run_scons("toolchain=zig", *store, *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
-    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one")}
+    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one"),
+            "store_args": store}
 
 
 @pytest.fixture(scope="session")

@@ -91,15 +91,15 @@ def test_it_serves_a_completion(zig_build, tmp_path):
 
 def test_release_sums_match_the_readme_and_verify_challenges_a_build_with_them(zig_build, tmp_path):
     env = dict(os.environ, HOME=zig_build["home"])
-    run_scons("release", "toolchain=zig", cwd=zig_build["checkout"], env=env)
+    run_scons("release", "toolchain=zig", *zig_build["store_args"], cwd=zig_build["checkout"], env=env)
     sums = os.path.join(zig_build["checkout"], "build", "release", "SHA256SUMS")
     line = open(sums).read().strip()
     assert line == f"{file_sha256(zig_build['package'])}  llama-server-one-{default_target()}"
     with open(os.path.join(REPO, "README.md")) as f:
         assert line in f.read(), "README's sha256 of the default zig package is not this build's: update it"
-    ok = run_scons("verify", "toolchain=zig", f"sums={sums}", cwd=zig_build["checkout"], env=env)
+    ok = run_scons("verify", "toolchain=zig", f"sums={sums}", *zig_build["store_args"], cwd=zig_build["checkout"], env=env)
     assert "[verify] OK: " in ok.stdout
     tampered = tmp_path / "SHA256SUMS"
     tampered.write_text(("0" * 64) + line[64:] + "\n")
-    bad = run_scons("verify", "toolchain=zig", f"sums={tampered}", cwd=zig_build["checkout"], env=env, check=False)
+    bad = run_scons("verify", "toolchain=zig", f"sums={tampered}", *zig_build["store_args"], cwd=zig_build["checkout"], env=env, check=False)
     assert bad.returncode != 0 and "MISMATCH" in bad.stdout and "differs from the published build" in bad.stdout

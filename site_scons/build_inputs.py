@@ -9,7 +9,7 @@ before anything fails.
 import SCons.Errors
 
 from lsone.models import FETCH_FIX
-from lsone.node import pinned_node, platform_pin, user_node
+from lsone.node import PinnedNode, platform_pin, user_node
 from lsone.pins import Pin, load_pin
 from lsone.progress import logger
 from build_plan import lock_path, toolchain_lock
@@ -31,8 +31,9 @@ def needed_pins(plan, repo, toolchain, lock):
 
 def audit_offline(store, pins, ui):
     """offline=1: every needed pin the store lacks, named at once instead of failing on the first."""
+    # Node only builds the UI, which offline=1 never does (web_ui says so when the built UI is missing)
     missing = [f"{'model ' if role == 'model' else ''}{pin.label} ({pin.hash})"
-               for role, pin in pins.items() if not store.has_pin(pin)]
+               for role, pin in pins.items() if role != "node" and not store.has_pin(pin)]
     if ui == "upstream" and not store.has_pin(pins["llama.cpp"]):
         missing.append("the built web UI (ui=upstream; its source comes with llama.cpp)")
     if missing:
@@ -58,6 +59,7 @@ def realise(plan, repo, store, registry):
         realised = toolchain.realise(plan.values, lock, store, offline, logger(plan.toolchain))
         node = None
         if plan.ui == "upstream":
+            # the pinned Node is fetched by the UI's action, only if the store lacks the built UI
             node = user_node(plan.values["node"], store, logger("node")) if plan.values["node"] else \
-                pinned_node(pins["node"], store, offline, logger("node"))
+                PinnedNode(pins["node"], store, offline, logger("node"))
     return Inputs(pins["llama.cpp"], tree, model, realised, node)

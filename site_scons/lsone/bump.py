@@ -199,8 +199,9 @@ def _bump(repo, ref, store, machine, log, github_api, token, work, report):
             with open(r.path, "w", encoding="utf-8") as f:
                 f.write(r.text)
             log(f"regenerated {os.path.relpath(r.path, repo)} against the new tree")
-    # Upstream's build number (the bNNNN tag) when the reference says it; 0 (unknown) otherwise.
-    meta = dict(old.meta, rev=rev, buildNumber=target.build_number or 0)
+    # Upstream's build number (the bNNNN tag) when the reference says it; left out (unknown) otherwise.
+    meta = {k: v for k, v in old.meta.items() if k != "buildNumber"}
+    meta.update(rev=rev, **({"buildNumber": target.build_number} if target.build_number else {}))
     mirror_list = list(target.mirrors)
     if re.fullmatch(r"[0-9a-f]{40}", rev) and (ref == "latest" or mirror["type"] != "url"):
         # the canonical archive by commit (not the API's tarball URL), ahead of any sdist

@@ -35,6 +35,21 @@ class Node:
     def npm(self, *args):
         return [self.node, self.npm_cli, *args]
 
+    def realise(self):
+        return self
+
+
+class PinnedNode:
+    """The pinned Node before it is fetched: its identity comes from the pin, so the built UI can
+    be found in the store without it; realise() fetches it, only when npm must run."""
+
+    def __init__(self, pin, store, offline=False, log=print):
+        self.pin, self.store, self.offline, self.log = pin, store, offline, log
+        self.identity = {"kind": "node", "version": pin.version, "wheel": pin.hash, "platform": pin.meta.get("platform")}
+
+    def realise(self):
+        return pinned_node(self.pin, self.store, self.offline, self.log)
+
 
 def pin_name(system=None, machine=None):
     """The toolchains.lock entry for this platform, e.g. node-linux-x86_64."""
@@ -73,7 +88,7 @@ def pinned_node(pin, store, offline=False, log=print):
                                   fix="check your network, or pass node=/path/to/node")
     base = os.path.join(root, WHEEL_ROOT)
     return Node(os.path.join(base, "bin", "node"), os.path.join(base, NPM_CLI),
-                {"kind": "node", "version": pin.version, "wheel": pin.hash, "platform": pin.meta.get("platform")})
+                PinnedNode(pin, store).identity)
 
 
 def _npm_cli_beside(node):

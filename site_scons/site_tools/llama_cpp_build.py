@@ -54,7 +54,7 @@ def _generated_sources(env, source, toolchain, gen):
     subst = {
         "@LLAMA_VERSION@": llama_version, "@LLAMA_BUILD_COMMIT@": short,
         "@GGML_VERSION@": ggml_version, "@GGML_BUILD_COMMIT@": short,
-        "@LLAMA_BUILD_NUMBER@": str(pin.meta.get("buildNumber", 0)),
+        "@LLAMA_BUILD_NUMBER@": str(pin.meta.get("buildNumber") or 0),  # 0: unknown (patches/0010)
         "@BUILD_COMPILER@": _compiler_label(toolchain.identity.record),
         "@BUILD_TARGET@": toolchain.label,
     }

@@ -1,9 +1,10 @@
 """SCons tool: the web UI to embed. ui=upstream builds llama.cpp's own UI from the pinned tree.
 
 The upstream UI is built by an action in the graph, so under -j it runs beside the compiles,
-with the Node.js the inputs step provided (the pinned one, or node=PATH). Its
-result is a store entry keyed by the hash of the UI's source tree and that Node's identity:
-npm runs once per source and Node, not on every clean build. The action's target, build/ui/upstream.json, names that
+with the Node.js the inputs step named (the pinned one, or node=PATH). Its result is a store
+entry keyed by the hash of the UI's source tree, the build number it shows and that Node's
+identity: npm runs once per source and Node, not on every clean build, and the pinned Node is
+fetched (by this action, beside the compiles) only when the store lacks that entry. The action's target, build/ui/upstream.json, names that
 entry and its content hash; packaging reads the files from there. ui=DIR embeds any
 directory of static files; ui=none embeds nothing.
 """
@@ -27,12 +28,14 @@ UI_SOURCE = "tools/ui"
 STORE_NAME = "llama-ui-dist"
 
 
-def _run(node, args, cwd, what, **extra_env):
+def _run(node, args, cwd, what, build_number, **extra_env):
     """Run npm with the caller's environment (its registry settings and certificates), echoing
     output; node's own directory comes first on PATH, for the scripts npm runs."""
     cmd = node.npm(*args)
     logger("ui")(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
-    env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""), **extra_env)
+    # upstream's CMake passes bNNNN; the UI writes it to build.json (b0000 when it is not given)
+    env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""),
+               LLAMA_BUILD_NUMBER=build_number, **extra_env)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail = []
     for line in proc.stdout:
@@ -44,25 +47,35 @@ def _run(node, args, cwd, what, **extra_env):
                          fix="check the npm registry is reachable, or build without the UI: scons ui=none")
 
 
-def upstream_ui_key(source_dir, node_identity):
-    """What the built UI is stored under: the hash of its source tree and of the Node that builds it."""
-    text = json.dumps({"source": tree_hash(source_dir), "node": node_identity}, sort_keys=True)
+def ui_build_number(pin):
+    """What the UI shows as llama.cpp's build: bNNNN, or unknown."""
+    number = pin.meta.get("buildNumber")
+    return f"b{number}" if number else "unknown"
+
+
+def upstream_ui_key(source_dir, node_identity, build_number):
+    """What the built UI is stored under: the hash of its source tree, the build number it shows
+    and the Node that builds it."""
+    text = json.dumps({"source": tree_hash(source_dir), "node": node_identity, "build": build_number},
+                      sort_keys=True)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def build_upstream_ui(store, source_dir, node, key):
-    """The store path of the built UI, built with npm unless another build got there first."""
+def build_upstream_ui(store, source_dir, node, key, build_number):
+    """The store path of the built UI, built with npm unless another build got there first.
+    node: a lsone.node.Node or PinnedNode, realised (fetched) only when npm must run."""
     final = store.path_for(STORE_NAME, key)
     with store.lock(STORE_NAME):
         if os.path.isdir(final):
             return final
+        node = node.realise()
         with store.staging(STORE_NAME) as work:
             ui = os.path.join(work, "ui")
             shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
-            _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)")
+            _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)", build_number)
             # SvelteKit stamps its version (version.json, the bundle, sw.js) with the clock unless told:
-            # patches/0010 names it from LSONE_UI_VERSION, here the store key (source and Node).
-            _run(node, ["run", "build"], ui, "npm run build", LSONE_UI_VERSION=key.split(":")[-1][:16])
+            # patches/0011 names it from LSONE_UI_VERSION, here the store key (source and Node).
+            _run(node, ["run", "build"], ui, "npm run build", build_number, LSONE_UI_VERSION=key.split(":")[-1][:16])
             dist = os.path.join(ui, "dist")
             if not os.path.isfile(os.path.join(dist, "index.html")):
                 raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
@@ -75,7 +88,8 @@ def _built_ui(target, source, env):
     """The action: make sure the store holds the built UI, then name it in the target."""
     spec = json.loads(source[0].read())
     with reported(during_build=True):
-        path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NODE"], spec["key"])
+        path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NODE"], spec["key"],
+                                 spec["build"])
     with open(path + ".json") as f:
         content = json.load(f)["hash"]
     with open(target[0].abspath, "w") as f:
@@ -89,13 +103,15 @@ def ui_directory(env, ui, source, node, store, offline):
     if ui != "upstream":
         return Ui(directory=ui)
     source_dir = os.path.join(source.dir.abspath, UI_SOURCE)
-    key = upstream_ui_key(source_dir, node.identity)
+    build_number = ui_build_number(source.pin)
+    key = upstream_ui_key(source_dir, node.identity, build_number)
     entry = store.path_for(STORE_NAME, key)
     if not os.path.isdir(entry) and offline:
         with reported():  # said now, before any compiling
             raise InputError("ui=upstream", "the built UI is not in the store and offline=1 forbids npm",
                              expected=f"{STORE_NAME} at {entry}", fix="build once online, or ui=none")
-    built = env.UpstreamUi("#build/ui/upstream.json", env.Value(json.dumps({"store": store.root, "key": key})),
+    spec = {"store": store.root, "key": key, "build": build_number}
+    built = env.UpstreamUi("#build/ui/upstream.json", env.Value(json.dumps(spec, sort_keys=True)),
                            UI_SOURCE_DIR=source_dir, UI_NODE=node)
     env.NoCache(built)  # it names a store path of this machine
     if not os.path.isdir(entry):

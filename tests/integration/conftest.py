@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -19,8 +20,25 @@ from lsone.store import default_store_root
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache_dir():
+    """Every test build shares one CacheDir: CI's (LSONE_CACHE_DIR) or, without it, one made for this
+    session. A copy of the checkout then retrieves the session build's objects instead of compiling
+    them again. Tests of a clean build (test_reproducible.py) leave it out."""
+    if os.environ.get("LSONE_CACHE_DIR"):
+        yield os.environ["LSONE_CACHE_DIR"]
+        return
+    path = tempfile.mkdtemp(prefix="lsone-test-cache-")
+    os.environ["LSONE_CACHE_DIR"] = path
+    try:
+        yield path
+    finally:
+        del os.environ["LSONE_CACHE_DIR"]
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def scons_args():
-    """Extra variables for test builds, e.g. CI's shared cache_dir (never read by the build itself)."""
+    """Extra variables for test builds, e.g. the shared cache_dir (never read by the build itself)."""
     args = []
     if os.environ.get("LSONE_CACHE_DIR"):
         args.append(f"cache_dir={os.environ['LSONE_CACHE_DIR']}")

@@ -19,7 +19,7 @@ def chromium_and_driver():
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
     if missing:
         pytest.fail(f"the browser test needs Debian's chromium and chromium-driver; missing: {', '.join(missing)}.\n"
-                    "  fix: sudo apt-get install chromium chromium-driver (.ci/run installs them), "
+                    "  fix: sudo apt-get install chromium chromium-driver (./test installs them), "
                     "or skip this test: python3 -m pytest tests -m 'not slow'", pytrace=False)
 
 

@@ -202,25 +202,27 @@ def test_bump_from_older_sdist_to_the_pinned_one(workspace):
     assert older.hash != pinned.hash and older.rev != pinned.rev
     assert "0001-license-note.patch: clean" in log
     assert (bumped.rev, bumped.hash) == (pinned.rev, pinned.hash)
+    assert "buildNumber" not in bumped.meta  # an sdist does not say it: unknown, not 0
     assert bumped.mirrors[0]["url"].endswith(pinned.rev + ".tar.gz")
 
 
-def test_the_build_number_reaches_version_and_system_fingerprint(tiny_model, tmp_path):
-    """What a bump records as buildNumber is what --version and the API report (upstream shows b0
-    for an unknown one). Built in a copy of the checkout; with LSONE_CACHE_DIR only build-info
-    compiles again."""
+def test_an_unknown_build_number_shows_as_unknown_not_b0(tiny_model, tmp_path):
+    """A bump that cannot know upstream's build number (a commit, a URL, an sdist) leaves it out of
+    sources.lock; --version and the API then say `unknown` (upstream would show b0). The pinned
+    number itself is checked on the shared build (test_server.py). Built in a copy of the checkout;
+    with the tests' shared CacheDir only build-info compiles again."""
     from integration.conftest import RunningServer, copy_checkout, run_scons
     checkout = copy_checkout(tmp_path / "checkout")
     lock = os.path.join(checkout, "sources.lock")
     pins = load_sources_lock(lock)
     pin = pins["llama.cpp"]
     pins["llama.cpp"] = Pin(pin.name, "tree", pin.hash, pin.mirrors, include=pin.include,
-                            meta=dict(pin.meta, buildNumber=4242))
+                            meta={k: v for k, v in pin.meta.items() if k != "buildNumber"})
     write_lock(lock, "sources", pins)
     run_scons("ui=none", cwd=checkout)
     exe = os.path.join(checkout, "build", "llama-server-one")
     version = subprocess.run([exe, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
-    assert f"(build 4242, commit {pin.rev[:7]})" in version
+    assert f"(build unknown, commit {pin.rev[:7]})" in version
     server = RunningServer(exe, ["-m", tiny_model, "-c", "256", "-t", "2"], tmp_path / "server.log")
     try:
         server.wait_healthy()
@@ -228,7 +230,7 @@ def test_the_build_number_reaches_version_and_system_fingerprint(tiny_model, tmp
                                       {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
     finally:
         server.stop()
-    assert status == 200 and body["system_fingerprint"] == f"b4242-{pin.rev[:7]}"
+    assert status == 200 and body["system_fingerprint"] == f"unknown-{pin.rev[:7]}"
 
 
 def test_scons_bump_latest_says_what_it_resolved(workspace, http_server, tmp_path):

@@ -1,7 +1,7 @@
 """cpu=multi: every CPU level of ggml's CPU backend in one executable, the best chosen at startup.
 
 Built in a copy of the checkout, so the main build/ stays cpu=native; the CacheDir shares every
-object but the levels'. Debian's qemu-user (installed by .ci/run) plays old and new x86-64 CPUs:
+object but the levels'. Debian's qemu-user (installed by ./test) plays old and new x86-64 CPUs:
 QEMU 7.2 emulates up to AVX2, so -cpu Nehalem is pre-AVX and -cpu Haswell is AVX2.
 """
 
@@ -43,7 +43,7 @@ def multi_binary(multi):
 def qemu(model):
     tool = shutil.which("qemu-x86_64")
     if not tool:
-        pytest.fail("qemu-x86_64 is not on PATH: install Debian's qemu-user (.ci/run does)")
+        pytest.fail("qemu-x86_64 is not on PATH: install Debian's qemu-user (./test does)")
     return [tool, "-cpu", model]
 
 

@@ -1,6 +1,6 @@
-"""Two clean builds of the same inputs give the same bytes (host toolchain, same compiler)."""
+"""Two builds of the same inputs give the same bytes (host toolchain, same compiler): the session's
+build and a clean one elsewhere."""
 
-import hashlib
 import os
 import shutil
 import socket
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from integration.conftest import scons_args
+from integration.conftest import SERVER, scons_args
 from lsone.compare import zip_start
 
 
@@ -23,30 +23,28 @@ def clone_to(dest):
     return dest
 
 
-def build(checkout, tz, umask):
-    # No cache_dir: a CacheDir hit would copy the first build's objects and prove nothing.
-    args = [a for a in scons_args() if not a.startswith("cache_dir=")]
-    env = dict(os.environ, TZ=tz, USER=f"user-{tz}", LOGNAME=f"user-{tz}")
+@pytest.mark.slow
+def test_a_clean_build_elsewhere_is_bit_identical(server_binary, tmp_path):
+    """`scons verify` builds again from scratch in a temporary checkout and compares byte for byte.
+    Here that second build has another (longer) path, time zone, umask and user than the session's.
+    No CacheDir: a hit would copy the first build's objects and prove nothing."""
+    args = [a for a in scons_args() if not a.startswith("cache_dir=")] + ["toolchain=host", "verify"]
+    elsewhere = tmp_path / "a-much-longer-checkout-path" / "nested"
+    elsewhere.mkdir(parents=True)
+    env = dict(os.environ, TZ="Pacific/Kiritimati", USER="user-kiritimati", LOGNAME="user-kiritimati",
+               TMPDIR=str(elsewhere))  # verify builds in a directory under TMPDIR
     env.pop("SOURCE_DATE_EPOCH", None)
-    cmd = f"umask {umask} && exec {sys.executable} -m SCons " + " ".join(args)
-    result = subprocess.run(["sh", "-c", cmd], cwd=checkout, env=env, stdout=subprocess.PIPE,
+    cmd = f"umask 077 && exec {sys.executable} -m SCons " + " ".join(args)
+    result = subprocess.run(["sh", "-c", cmd], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
-    with open(os.path.join(checkout, "build", "llama-server-one"), "rb") as f:
+    assert "[verify] OK: a clean rebuild gives the same bytes" in result.stdout, result.stdout[-3000:]
+    assert f"(in {elsewhere}/lsone-verify-" in result.stdout  # the rebuild ran where we said
+    with open(SERVER, "rb") as f:  # what verify compared (server_binary may be another build's)
         data = f.read()
-    return hashlib.sha256(data).hexdigest(), data
-
-
-@pytest.mark.slow
-def test_two_clean_builds_are_bit_identical(tmp_path):
-    first = clone_to(str(tmp_path / "a"))
-    second = clone_to(str(tmp_path / "a-much-longer-checkout-path" / "nested" / "b"))
-    hash_a, data_a = build(first, "UTC", "022")
-    hash_b, data_b = build(second, "Pacific/Kiritimati", "077")
-    assert hash_a == hash_b
-    for needle in (first.encode(), second.encode(), str(tmp_path).encode()):
-        assert needle not in data_a  # anywhere, manifest and args included
-    code = data_a[:zip_start(os.path.join(first, "build", "llama-server-one"))]  # the UI's JS may say anything
+    for needle in (REPO.encode(), str(elsewhere).encode(), str(tmp_path).encode()):
+        assert needle not in data  # anywhere, manifest and args included
+    code = data[:zip_start(SERVER)]  # the UI's JS may say anything
     needles = [b"__DATE__", b"__TIME__"]
     if len(socket.gethostname()) >= 6:  # a short name like "vm" would match by chance
         needles.append(socket.gethostname().encode())

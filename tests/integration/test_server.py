@@ -27,13 +27,30 @@ def test_malformed_json_gets_upstream_error_and_server_survives(tiny_server):
     assert tiny_server.request("GET", "/health") == (200, {"status": "ok"})
 
 
-def test_version_names_pinned_commit(server_binary):
+def pinned_llama_cpp():
+    import os
+
+    from conftest import REPO
+    from lsone.pins import load_pin
+    return load_pin(os.path.join(REPO, "sources.lock"), "sources", "llama.cpp")
+
+
+def test_version_names_pinned_commit_and_upstream_build_number(server_binary):
     import subprocess
 
     from lsone.ape import launch_command
+    pin = pinned_llama_cpp()
+    assert pin.meta["buildNumber"] == 11312  # upstream's release tag b11312 is commit 0c1e570
     out = subprocess.run([*launch_command(server_binary), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True).stdout
-    assert "commit 0c1e570" in out
+    assert f"(build 11312, commit {pin.rev[:7]})" in out
+
+
+def test_system_fingerprint_is_the_build_number_and_commit(tiny_server):
+    pin = pinned_llama_cpp()
+    status, body = tiny_server.request("POST", "/v1/chat/completions",
+                                       {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+    assert status == 200 and body["system_fingerprint"] == f"b{pin.meta['buildNumber']}-{pin.rev[:7]}"
 
 
 def test_a_port_another_process_holds_is_not_taken_for_ours(server_binary, tiny_model, tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ SECURITY_DIRECTORY = (64 + 24 + 112 + 4 * 8, 64 + 24 + 112 + 5 * 8)
 def tool(name):
     path = shutil.which(name)
     if not path:
-        pytest.fail(f"{name} is not installed (Debian: apt-get install {name}; .ci/run installs it)")
+        pytest.fail(f"{name} is not installed (Debian: apt-get install {name}; ./test installs it)")
     return path
 
 

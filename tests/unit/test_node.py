@@ -1,6 +1,7 @@
 """Node.js for the web UI: pinned per platform in toolchains.lock, or node=PATH."""
 
 import os
+import shutil
 
 import pytest
 
@@ -63,3 +64,30 @@ def test_node_path_must_be_an_executable_with_npm_beside_it(tmp_path):
     node = user_node(str(lonely), store, log=lambda m: None)
     assert node.identity["version"] == "v0.0.0-test" and node.identity["sha256"].startswith("sha256:")
     assert node.npm("ci") == [str(lonely), str(tmp_path / NPM_CLI), "ci"]
+
+
+def test_a_built_ui_in_the_store_needs_no_node_fetch(tmp_path, http_server):
+    """The pinned Node is named by its pin alone; with the built UI in the store, building it again
+    neither fetches Node (its only mirror here answers 404 and is never asked) nor runs npm."""
+    import sys
+    sys.path.insert(0, os.path.join(REPO, "site_scons", "site_tools"))
+    import web_ui
+    from lsone.node import PinnedNode
+    from lsone.pins import Pin
+    store = Store(str(tmp_path / "store"))
+    pin = Pin("node-test", "file", "sha256:" + "0" * 64, [{"type": "url", "url": http_server.url + "/node.whl"}],
+              size=1 << 20, file="node.whl", meta={"version": "24.19.0", "platform": "test"})
+    node = PinnedNode(pin, store, log=lambda m: None)
+    dist = tmp_path / "dist"  # stands for the UI's source (only its hash counts here)
+    dist.mkdir()
+    (dist / "index.html").write_text("<html></html>\n")
+    key = web_ui.upstream_ui_key(str(dist), node.identity, "b11312")
+    with store.staging(web_ui.STORE_NAME) as work:
+        shutil.copytree(dist, os.path.join(work, "dist"))
+        stored = store.insert_output(os.path.join(work, "dist"), web_ui.STORE_NAME, key)
+    assert web_ui.build_upstream_ui(store, str(dist), node, key, "b11312") == stored
+    assert http_server.requests == []
+    with pytest.raises(Exception, match="node-test"):  # the entry is gone: now Node is fetched, and fails
+        web_ui.build_upstream_ui(store, str(dist), node, web_ui.upstream_ui_key(str(dist), node.identity, "unknown"),
+                                 "unknown")
+    assert [path for path, _range in http_server.requests] == ["/node.whl"]

@@ -36,6 +36,7 @@ def declare_variables(args, registry):
         ("ui", "web UI to embed, served at /: upstream (llama.cpp's, built with npm), a directory of "
                "static files, or none", "upstream"),
         ("args", "an args file (cosmo_args syntax) embedded after assets/default.args", ""),
+        ("sums", "for `scons verify`: a published SHA256SUMS (from `scons release`) to compare this build with", ""),
         ("cache_limit", "for `scons prune-cache`: the size to prune cache_dir to (e.g. 2G)", "2G"),
         ("url", "for `scons add-model`: the https URL of a .gguf file", ""),
         ("license", "for `scons add-model`: the model's license, recorded in models.lock", ""),

@@ -42,7 +42,7 @@ def check_cpu(cpu, toolchain, registry, via_auto):
     others = [t.name for t in registry.all() if cpu in t.cpu_settings]
     fix = ", ".join(f"cpu={c} ({CPU_CHOICES[c]})" for c in toolchain.cpu_settings)
     if via_auto and others:
-        fix += f"; or toolchain={others[-1]} for a {cpu} build"
+        fix += f"; or toolchain={others[0]} for a {cpu} build"  # the first in REGISTRY order
     raise InputError(f"cpu={cpu}", f"refused with toolchain={toolchain.name}{chosen}. " +
                      toolchain.refused_cpu.get(cpu, f"It builds only cpu={', '.join(toolchain.cpu_settings)}."),
                      fix=fix)

@@ -12,7 +12,7 @@ from lsone.errors import InputError
 from lsone.progress import logger
 
 COMMANDS = {"bump": "bump", "verify": "verify", "prune-cache": "prune_cache", "add-model": "add_model",
-            "verify-store": "verify_store"}
+            "verify-store": "verify_store", "release": "release"}
 
 
 def requested(targets):

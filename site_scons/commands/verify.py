@@ -6,8 +6,12 @@ import subprocess
 import sys
 import tempfile
 
+from commands import logger
+from lsone.errors import InputError
 from lsone.inputs.treehash import file_sha256
+from lsone.inputs.zig import default_target
 from lsone.packaging.compare import first_difference
+from lsone.packaging.release import challenge as compare_with_published, published_digest
 
 # What a build reads from the checkout; build/ and caches are deliberately left behind.
 CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock",
@@ -24,14 +28,37 @@ def _scons(cwd, args):
     return subprocess.run([sys.executable, "-m", "SCons", "-Q", *args], cwd=cwd).returncode
 
 
+def challenge(repo, args, arguments):
+    """sums=FILE: build here and compare with the published line for the target, like `guix challenge`."""
+    log = logger("verify")
+    if arguments.get("toolchain") != "zig":
+        log("sums=: a published release is built with toolchain=zig; add toolchain=zig (and target= for "
+            "another platform than this host's)")
+        return 1
+    target = arguments.get("target") or default_target()
+    sums = os.path.join(repo, arguments["sums"])
+    try:  # read before anything is built
+        published = published_digest(sums, target)
+    except InputError as e:
+        log(str(e))
+        return 1
+    if _scons(repo, args) != 0:
+        return 1
+    same, message = compare_with_published(published, target, _packaged(repo))
+    log(("OK: " if same else "MISMATCH: ") + message)
+    return 0 if same else 1
+
+
 def run(env, repo, arguments):
     args = []
     for key, value in sorted(arguments.items()):
-        if key == "cache_dir":
+        if key in ("cache_dir", "sums"):
             continue  # a cache hit would copy the first build and prove nothing
         if key in PATH_VARIABLES and value and value != "none":
             value = os.path.abspath(os.path.join(repo, value))
         args.append(f"{key}={value}")
+    if arguments.get("sums"):
+        return challenge(repo, args, arguments)
     if _scons(repo, args) != 0:
         return 1
     ours = _packaged(repo)

@@ -28,14 +28,14 @@ UI_SOURCE = "tools/ui"
 STORE_NAME = "llama-ui-dist"
 
 
-def _run(node, args, cwd, what, build_number):
+def _run(node, args, cwd, what, build_number, **extra_env):
     """Run npm with the caller's environment (its registry settings and certificates), echoing
     output; node's own directory comes first on PATH, for the scripts npm runs."""
     cmd = node.npm(*args)
     logger("ui")(f"{what}: npm {' '.join(args)} (node {node.identity['version']})")
     # upstream's CMake passes bNNNN; the UI writes it to build.json (b0000 when it is not given)
     env = dict(os.environ, PATH=node.bin_dir + os.pathsep + os.environ.get("PATH", ""),
-               LLAMA_BUILD_NUMBER=build_number)
+               LLAMA_BUILD_NUMBER=build_number, **extra_env)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail = []
     for line in proc.stdout:
@@ -69,7 +69,9 @@ def build_upstream_ui(store, source_dir, node, key, build_number):
         ui = os.path.join(work, "ui")
         shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
         _run(npm, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)", build_number)
-        _run(npm, ["run", "build"], ui, "npm run build", build_number)
+        # SvelteKit stamps its version (version.json, the bundle, sw.js) with the clock unless told:
+        # patches/0011 names it from LSONE_UI_VERSION, here the store key (source and Node).
+        _run(npm, ["run", "build"], ui, "npm run build", build_number, LSONE_UI_VERSION=key.split(":")[-1][:16])
         dist = os.path.join(ui, "dist")
         if not os.path.isfile(os.path.join(dist, "index.html")):
             raise InputError("ui=upstream", "npm run build did not produce dist/index.html")

@@ -20,7 +20,7 @@ MODULES_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # toolchain= name -> its module in this package. toolchain=auto takes the first of these that
 # is at hand without a download (ToolchainModule.at_hand), so the order is the preference.
-REGISTRY = {"cosmocc": "cosmocc", "host": "host"}
+REGISTRY = {"cosmocc": "cosmocc", "host": "host", "zig": "zig"}
 
 # What a toolchain's configure() must set: the construction variables SCons' own builders read.
 ENV_KEYS = ("CC", "CXX", "LINK", "AR", "ARFLAGS", "CFLAGS", "CXXFLAGS", "CCFLAGS", "CPPDEFINES", "LINKFLAGS")

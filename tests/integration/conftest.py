@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO
+from lsone.inputs.store import default_store_root
 from lsone.packaging.ape import launch_command
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
@@ -203,3 +204,22 @@ def tiny_server(server_binary, tiny_model, tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+def zig_package(tmp_path_factory, *args):
+    """A toolchain=zig package built in its own checkout, so build/llama-server-one stays the host
+    build. HOME is a fresh directory: zig must not write to ~/.cache/zig."""
+    root = tmp_path_factory.mktemp("zig")
+    checkout = copy_checkout(root / "checkout")
+    home = root / "home"
+    home.mkdir()
+    store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # the real one, not HOME's
+    run_scons("toolchain=zig", *store, *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
+    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one"),
+            "store_args": store}
+
+
+@pytest.fixture(scope="session")
+def zig_build(tmp_path_factory):
+    """The default toolchain=zig package for this host (target= empty), once per session."""
+    return zig_package(tmp_path_factory)

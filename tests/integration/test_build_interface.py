@@ -20,7 +20,7 @@ def test_unknown_variable_lists_known_ones():
     assert result.returncode != 0
     assert "unknown variable(s): toolchian" in result.stdout
     assert ("known variables: args, cache_dir, cache_limit, cc, cosmocc, cpu, cxx, fuzz_time, github_api, license, "
-            "llama_cpp, model, node, offline, store, toolchain, ui, url, verbose") in result.stdout
+            "llama_cpp, model, node, offline, store, sums, target, toolchain, ui, url, verbose") in result.stdout
 
 
 def test_offline_with_cold_store_lists_the_missing_inputs(tmp_path):

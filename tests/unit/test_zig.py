@@ -1,0 +1,146 @@
+"""toolchain=zig: the pinned ziglang wheels, target= names, zig's CPU spellings, where its caches go."""
+
+import hashlib
+import os
+
+import pytest
+
+import build_plan
+from conftest import REPO
+from lsone.compile.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_spelling
+from lsone.errors import InputError
+from lsone.inputs.pins import load_lock
+from lsone.inputs.store import Store
+from lsone.packaging.release import artifact_name, challenge, published_digest, write_sums
+from toolchains import Registry
+from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
+                       global_cache_dir, host_pin, pin_name)
+
+
+def lock():
+    return load_lock(os.path.join(REPO, "toolchains.lock"), "toolchains")
+
+
+def test_the_lock_pins_ziglang_0_17_1_for_linux_x86_64_and_aarch64():
+    pins = lock()
+    for name, platform in (("zig-linux-x86_64", "manylinux_2_12_x86_64"), ("zig-linux-aarch64", "manylinux_2_17_aarch64")):
+        pin = pins[name]
+        assert pin.kind == "file" and pin.version == "0.17.1" and pin.size > 90 << 20
+        assert pin.file.startswith("ziglang-0.17.1-") and pin.file.endswith(".whl") and platform in pin.file
+        assert pin.mirrors == [{"type": "pip", "package": "ziglang==0.17.1", "platform": platform}]
+    assert pins["zig-linux-x86_64"].hash == \
+        "sha256:ea6cc5d87b033cf0aedfbc8f9549a908cae6c50ac31f1698188fa48a74524b54"
+    assert pin_name("Linux", "x86_64") == "zig-linux-x86_64" and pin_name("Linux", "aarch64") == "zig-linux-aarch64"
+    assert pin_name("Darwin", "arm64") == "zig-macos-aarch64"
+
+
+def test_an_unpinned_host_names_the_way_out():
+    with pytest.raises(InputError) as e:
+        host_pin(lock(), pin_name("FreeBSD", "riscv64"))
+    assert "no pinned zig for this host (zig-freebsd-riscv64)" in str(e.value)
+    assert "zig-linux-x86_64" in str(e.value) and "toolchain=host" in str(e.value)
+
+
+def test_targets_default_to_the_host_and_unknown_ones_are_named():
+    assert default_target("Linux", "x86_64") == "linux-x86_64"
+    assert default_target("Linux", "aarch64") is None  # an aarch64 host builds for linux-x86_64 (target=)
+    assert default_target("SunOS", "sparc") is None
+    assert check_target("linux-x86_64")["triple"] == "x86_64-linux-musl"
+    with pytest.raises(InputError) as e:
+        check_target("linux-riscv64")
+    assert "target=linux-riscv64" in str(e.value) and "linux-x86_64" in str(e.value)
+    assert {t["arch"] for t in TARGETS.values()} <= set(MULTI_LEVELS)  # every target has cpulevels' tables
+
+
+def test_cpu_settings_are_spelled_the_way_zig_takes_them():
+    assert zig_spelling(cpu_flags("portable", "x86_64")) == ["-mcpu=x86_64"]  # -mtune=generic is refused by zig
+    assert zig_spelling(cpu_flags("performant", "x86_64")) == ["-mcpu=x86_64_v3"]
+    assert zig_spelling(cpu_flags("portable", "aarch64")) == ["-mcpu=generic"]
+    assert zig_spelling(cpu_flags("performant", "aarch64")) == ["-mcpu=generic+v8_2a"]
+    assert zig_spelling(cpu_flags("native", "x86_64")) == ["-mcpu=native"]
+    assert zig_spelling(level_flags("aarch64", "armv8_2_2")[0]) == ["-mcpu=generic+v8_2a+dotprod+fullfp16"]
+    assert zig_spelling(level_flags("x86_64", "haswell")[0])[:2] == ["-mcpu=x86_64", "-msse4.2"]
+    for arch, levels in MULTI_LEVELS.items():  # every level cpu=multi builds has a spelling
+        for level in levels:
+            assert not any(f.startswith(("-march", "-mtune")) for f in zig_spelling(level_flags(arch, level)[0]))
+    with pytest.raises(InputError, match="has no zig spelling"):
+        zig_spelling(["-march=armv7-a"])
+
+
+def plan(tmp_path, **values):
+    defaults = {"toolchain": "zig", "cpu": "auto", "target": "", "cosmocc": "", "cc": "", "cxx": "", "model": "",
+                "args": "", "ui": "none", "node": "", "offline": False}
+    store = Store(str(tmp_path / "store"))
+    try:
+        return build_plan.checked(dict(defaults, **values), REPO, store, Registry(), log=lambda m: None)
+    finally:
+        assert not os.path.exists(store.root)  # checked, not fetched
+
+
+def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(tmp_path):
+    assert "zig" in Registry().names() and Registry().get("zig").variables[0][0] == "target"
+    assert plan(tmp_path).cpu == "portable"  # cpu=auto: the executable runs on other machines
+    assert plan(tmp_path, target="linux-x86_64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
+        plan(tmp_path, target="linux-riscv64")
+    with pytest.raises(InputError) as e:
+        plan(tmp_path, cpu="multi")
+    assert "refused with toolchain=zig" in str(e.value) and "no host-independent one is pinned" in str(e.value)
+
+
+def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):
+    assert plan(tmp_path, toolchain="auto").toolchain == "host"
+
+
+def test_the_manifest_identity_is_the_wheel_and_the_target_and_cpu_flags_in_zigs_spelling():
+    zig = Registry().get("zig")
+    assert zig.cpu_flags("performant", "x86_64") == ["-mcpu=x86_64_v3"]
+    assert zig.cpu_flags("portable", "aarch64") == ["-mcpu=generic"]
+
+
+def test_an_unpacked_wheel_is_vetted(tmp_path):
+    with pytest.raises(InputError, match="is not a ziglang wheel"):
+        check_layout(str(tmp_path), "zig-test")
+    for rel in REQUIRED_FILES:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    with pytest.raises(InputError, match="lacks the execute bit"):
+        check_layout(str(tmp_path), "zig-test")
+    (tmp_path / EXECUTABLE).chmod(0o755)
+    check_layout(str(tmp_path), "zig-test")
+
+
+def test_the_global_cache_sits_beside_the_store_one_per_wheel(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    pins = lock()
+    x86, arm = (global_cache_dir(store, pins[n]) for n in ("zig-linux-x86_64", "zig-linux-aarch64"))
+    assert x86.startswith(store.root + os.sep) and x86 != arm
+    assert ".cache/zig" not in x86
+
+
+def test_release_names_and_sha256sums_round_trip(tmp_path):
+    assert artifact_name("linux-x86_64") == "llama-server-one-linux-x86_64"
+    (tmp_path / "llama-server-one-linux-x86_64").write_bytes(b"one")
+    (tmp_path / "llama-server-one-linux-aarch64").write_bytes(b"two")
+    sums = write_sums(str(tmp_path), ["llama-server-one-linux-x86_64", "llama-server-one-linux-aarch64"])
+    lines = open(sums).read().splitlines()
+    assert [line.split("  ")[1] for line in lines] == ["llama-server-one-linux-aarch64", "llama-server-one-linux-x86_64"]
+    published = published_digest(sums, "linux-x86_64")
+    assert published == hashlib.sha256(b"one").hexdigest()  # what sha256sum prints
+    same, message = challenge(published, "linux-x86_64", str(tmp_path / "llama-server-one-linux-x86_64"))
+    assert same and published in message
+    same, message = challenge(published, "linux-x86_64", str(tmp_path / "llama-server-one-linux-aarch64"))
+    assert not same and "differs from the published build" in message
+
+
+def test_a_bad_or_incomplete_sha256sums_is_named_before_any_build(tmp_path):
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("0" * 64 + "  llama-server-one-linux-aarch64\n")
+    with pytest.raises(InputError) as e:
+        published_digest(str(sums), "linux-x86_64")
+    assert "lists no llama-server-one-linux-x86_64" in str(e.value) and "llama-server-one-linux-aarch64" in str(e.value)
+    sums.write_text("not a checksum line\n")
+    with pytest.raises(InputError, match="line 1 is not a sha256sum line"):
+        published_digest(str(sums), "linux-x86_64")
+    with pytest.raises(InputError, match="cannot be read"):
+        published_digest(str(tmp_path / "missing"), "linux-x86_64")

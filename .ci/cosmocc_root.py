@@ -12,9 +12,9 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 
-from lsone.cosmocc import load_pin, resolve_cosmocc  # noqa: E402
 from lsone.errors import InputError  # noqa: E402
-from lsone.store import Store  # noqa: E402
+from lsone.inputs.cosmocc import load_pin, resolve_cosmocc  # noqa: E402
+from lsone.inputs.store import Store  # noqa: E402
 
 
 def main(argv):

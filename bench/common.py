@@ -15,12 +15,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 
-from lsone.ape import launch_command  # noqa: E402
-from lsone.archive import extract_tree  # noqa: E402
-from lsone.models import load_models_lock  # noqa: E402
-from lsone.pins import load_pin  # noqa: E402
-from lsone.store import Store  # noqa: E402
-from lsone.treehash import tree_hash  # noqa: E402
+from lsone.inputs.archive import extract_tree  # noqa: E402
+from lsone.inputs.models import load_models_lock  # noqa: E402
+from lsone.inputs.pins import load_pin  # noqa: E402
+from lsone.inputs.store import Store  # noqa: E402
+from lsone.inputs.treehash import tree_hash  # noqa: E402
+from lsone.packaging.ape import launch_command  # noqa: E402
 
 GEMMA = "gemma-3-270m-q4_k_m.gguf"  # pinned in models.lock
 

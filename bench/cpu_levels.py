@@ -26,7 +26,7 @@ from common import REPO, gemma_model, log  # noqa: E402
 from inference import run_server, upstream_server  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
-from lsone.cpulevels import MULTI_LEVELS  # noqa: E402
+from lsone.compile.cpulevels import MULTI_LEVELS  # noqa: E402
 
 PINNED = {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}
 

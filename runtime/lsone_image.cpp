@@ -7,7 +7,7 @@
 #include <functional>
 #include <vector>
 
-// The packager (site_scons/lsone/zipembed.py, record_image_size) finds this record in the
+// The packager (site_scons/lsone/packaging/zipembed.py, record_image_size) finds this record in the
 // executable and writes the executable's own size (the image, before the zip) into its last
 // 8 bytes, little-endian. The loaded copy then tells the reader where the zip must start, so a
 // cut-off file is caught for every toolchain, APE included (an APE has no ELF header to ask).

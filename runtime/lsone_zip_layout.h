@@ -1,7 +1,7 @@
 // llama-server-one: the zip records the runtime reads, as named byte offsets (APPNOTE.TXT 4.3).
 //
 // The same records, with the same field names, as the packager's ZipRecord tables
-// (site_scons/lsone/zipembed.py); tests/integration/test_runtime_parsers.py checks that the
+// (site_scons/lsone/packaging/zipembed.py); tests/integration/test_runtime_parsers.py checks that the
 // two agree. Every field is little-endian; read them with u16/u32/u64 (lsone_image.h).
 #pragma once
 

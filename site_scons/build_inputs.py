@@ -8,9 +8,9 @@ before anything fails.
 
 import SCons.Errors
 
-from lsone.models import FETCH_FIX
-from lsone.node import PinnedNode, platform_pin, user_node
-from lsone.pins import Pin, load_pin
+from lsone.inputs.models import FETCH_FIX
+from lsone.inputs.node import PinnedNode, platform_pin, user_node
+from lsone.inputs.pins import Pin, load_pin
 from lsone.progress import logger
 from build_plan import lock_path, toolchain_lock
 from scons_errors import reported

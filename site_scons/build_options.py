@@ -8,9 +8,9 @@ import os
 import SCons.Errors
 from SCons.Script import BoolVariable, EnumVariable, Variables
 
-from lsone.cpulevels import CPU_CHOICES
-from lsone.store import default_store_root
-from lsone.upstream import GITHUB_API
+from lsone.compile.cpulevels import CPU_CHOICES
+from lsone.inputs.store import default_store_root
+from lsone.inputs.upstream import GITHUB_API
 
 
 def declare_variables(args, registry):

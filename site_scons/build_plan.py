@@ -7,13 +7,13 @@ input / expected / found / fix shape, instead of after a download.
 
 import os
 
-from lsone.argsfile import parse_args_text
-from lsone.cpulevels import CPU_CHOICES
+from lsone.compile.cpulevels import CPU_CHOICES
 from lsone.errors import InputError
-from lsone.models import load_models_lock, resolve_model
-from lsone.packer import list_ui_files, model_entry_name
-from lsone.pins import Pin, load_lock
-from lsone.zipembed import check_gguf
+from lsone.inputs.models import load_models_lock, resolve_model
+from lsone.inputs.pins import Pin, load_lock
+from lsone.packaging.argsfile import parse_args_text
+from lsone.packaging.packer import list_ui_files, model_entry_name
+from lsone.packaging.zipembed import check_gguf
 from steps import Plan
 from toolchains import REGISTRY, Registry
 

@@ -23,7 +23,7 @@ class Inputs:
     llama_cpp_tree: str      # verified, unpatched
     model: str = None        # a .gguf path, or None
     toolchain: object = None  # what the toolchain module realised (e.g. an unpacked cosmocc), or None
-    node: object = None      # a lsone.node.Node or PinnedNode (ui=upstream), or None
+    node: object = None      # a lsone.inputs.node.Node or PinnedNode (ui=upstream), or None
 
 
 @dataclass(eq=False)

@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "site_scons"))
-from lsone.cosmocc import EXECUTABLES, REQUIRED_FILES  # noqa: E402
+from lsone.inputs.cosmocc import EXECUTABLES, REQUIRED_FILES  # noqa: E402
 
 DRIVER = r'''
 import hashlib, json, os, re, subprocess, sys

@@ -25,7 +25,7 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
-from lsone.zipembed import append_zip  # noqa: E402
+from lsone.packaging.zipembed import append_zip  # noqa: E402
 
 RUNTIME = os.path.join(REPO, "runtime")
 READER_SOURCES = ["lsone_args.cpp", "lsone_zip.cpp", "lsone_image.cpp", "lsone_platform.cpp"]

@@ -5,10 +5,10 @@ import os
 import SCons.Errors
 
 from commands import reported_as_exit_code
-from lsone.models import add_model
-from lsone.pins import load_pin
+from lsone.inputs.models import add_model
+from lsone.inputs.pins import load_pin
+from lsone.inputs.store import Store
 from lsone.progress import logger
-from lsone.store import Store
 
 
 def run(env, repo, arguments):

@@ -6,9 +6,9 @@ import platform
 import SCons.Errors
 
 from commands import reported_as_exit_code
-from lsone.bump import bump
+from lsone.inputs.store import Store
+from lsone.maintenance.bump import bump
 from lsone.progress import logger
-from lsone.store import Store
 
 
 def run(env, repo, arguments):

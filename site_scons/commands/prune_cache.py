@@ -4,7 +4,7 @@ import os
 
 import SCons.Errors
 
-from lsone.cacheprune import parse_size, prune_cache
+from lsone.maintenance.cacheprune import parse_size, prune_cache
 
 
 def run(env, repo, arguments):

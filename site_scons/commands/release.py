@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from commands import logger
-from lsone.release import RELEASE_TARGETS, artifact_name, write_sums
+from lsone.packaging.release import RELEASE_TARGETS, artifact_name, write_sums
 
 # A release is the default package of each target: only where inputs come from may be chosen.
 PASSED_ON = ("store", "cache_dir", "offline", "verbose")

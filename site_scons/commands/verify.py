@@ -7,11 +7,11 @@ import sys
 import tempfile
 
 from commands import logger
-from lsone.compare import first_difference
 from lsone.errors import InputError
-from lsone.release import challenge as compare_with_published, published_digest
-from lsone.treehash import file_sha256
-from lsone.zig import default_target
+from lsone.inputs.treehash import file_sha256
+from lsone.inputs.zig import default_target
+from lsone.packaging.compare import first_difference
+from lsone.packaging.release import challenge as compare_with_published, published_digest
 
 # What a build reads from the checkout; build/ and caches are deliberately left behind.
 CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock",

@@ -1,7 +1,7 @@
 """`scons verify-store`: re-hash every store entry against the hash recorded beside it."""
 
+from lsone.inputs.store import Store
 from lsone.progress import logger
-from lsone.store import Store
 
 
 def run(env, repo, arguments):

@@ -20,9 +20,9 @@ import subprocess
 import SCons.Errors
 from SCons.Script import Action, Builder
 
-from lsone.cmakelists import target_sources
-from lsone.sourcelists import CMAKE_TARGETS
-from lsone.treehash import file_sha256
+from lsone.inputs.cmakelists import target_sources
+from lsone.inputs.sourcelists import CMAKE_TARGETS
+from lsone.inputs.treehash import file_sha256
 from scons_errors import reported
 
 TARGETS = {  # name: (runtime sources, libFuzzer options)

@@ -1,6 +1,6 @@
 """SCons tool: one relocatable object per CPU level, with only its entry points left global.
 
-cpu=multi compiles ggml's CPU backend once per level (lsone/cpulevels.py MULTI_LEVELS) with
+cpu=multi compiles ggml's CPU backend once per level (lsone/compile/cpulevels.py MULTI_LEVELS) with
 GGML_BACKEND_DL defined, so each level defines upstream's loadable-backend entry points
 ggml_backend_init and ggml_backend_score (ggml-backend-impl.h). The levels then collide on
 every other symbol, so each is isolated like a shared library would be, but statically, with
@@ -21,7 +21,7 @@ A fat toolchain does this once per architecture, on the .aarch64/ twins with the
 import SCons.Action
 import SCons.Builder
 
-from lsone.cpulevels import ENTRY_POINTS, entry_symbol
+from lsone.compile.cpulevels import ENTRY_POINTS, entry_symbol
 
 
 def isolate_commands(target, source, env, for_signature):

@@ -1,9 +1,9 @@
 """SCons tool: llama.cpp's llama-server as SCons objects, static libraries and a program.
 
 The target table mirrors upstream's CMake targets. Source lists are read from
-upstream's CMakeLists (lsone.cmakelists) wherever upstream lists them
+upstream's CMakeLists (lsone.inputs.cmakelists) wherever upstream lists them
 unconditionally; the CPU backend's per-architecture lists are spelled out in
-lsone/sourcelists.py because upstream chooses them inside if() branches. Defines and include paths
+lsone/inputs/sourcelists.py because upstream chooses them inside if() branches. Defines and include paths
 were read from the CMakeLists files; they are not produced by running CMake.
 """
 
@@ -12,8 +12,8 @@ import re
 
 import SCons.Errors
 
-from lsone.cpulevels import ARCH_MACROS, check_multi_levels, dispatch_table, multi_levels, single_level_defines
-from lsone.sourcelists import all_source_lists, cpu_feats_source
+from lsone.compile.cpulevels import ARCH_MACROS, check_multi_levels, dispatch_table, multi_levels, single_level_defines
+from lsone.inputs.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported, use_tool
 from steps import CpuBackend, Server
 

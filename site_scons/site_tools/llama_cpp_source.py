@@ -9,9 +9,9 @@ recompiles when a patch changes. The tree itself comes from the inputs step.
 import os
 import shutil
 
-from lsone.patching import list_patches, prepare_patched_tree
+from lsone.inputs.patching import list_patches, prepare_patched_tree
+from lsone.inputs.treehash import file_digest
 from lsone.progress import logger
-from lsone.treehash import file_digest
 from scons_errors import reported
 from steps import Source
 
@@ -35,6 +35,6 @@ def generate(env):
 
 
 def exists(env):
-    """GNU patch must be on PATH: it applies patches/ (lsone.patching).
+    """GNU patch must be on PATH: it applies patches/ (lsone.inputs.patching).
     fix: install it (Debian/Ubuntu: sudo apt-get install patch)"""
     return bool(shutil.which("patch"))

@@ -3,7 +3,7 @@
 ArgsFile writes the embedded /zip/.args; PackerScript joins lsone's packer into
 the standalone pack.py; ZipEmbed appends a deterministic aligned zip (args,
 model, UI, pack.py, manifest) to the linked executable. What goes into the zip
-is lsone/packer.py's, the same code pack.py runs, so both write the same bytes.
+is lsone/packaging/packer.py's, the same code pack.py runs, so both write the same bytes.
 All are cheap function actions, so a change to the model or the args reruns
 only them: no compile and no link.
 """
@@ -15,13 +15,13 @@ import os
 import SCons.Errors
 from SCons.Script import Action, Builder
 
-from lsone.argsfile import compose_embedded_args
-from lsone.packer import (ARGS_ENTRY, PACKER_ENTRY, UI_DIR, build_args, compose_manifest, list_ui_files,
+from lsone.inputs.store import check_free_space
+from lsone.inputs.treehash import HASH_PREFIX, file_digest, hex_digits, iter_tree
+from lsone.packaging.argsfile import compose_embedded_args
+from lsone.packaging.packer import (ARGS_ENTRY, PACKER_ENTRY, UI_DIR, build_args, compose_manifest, list_ui_files,
                           model_entry_name)
-from lsone.standalone import PACKER_MODULES, bundle
-from lsone.store import check_free_space
-from lsone.treehash import HASH_PREFIX, file_digest, hex_digits, iter_tree
-from lsone.zipembed import append_zip, check_gguf, source_date_epoch
+from lsone.packaging.standalone import PACKER_MODULES, bundle
+from lsone.packaging.zipembed import append_zip, check_gguf, source_date_epoch
 from scons_errors import reported
 from steps import Package
 
@@ -142,9 +142,10 @@ def package(env, server, toolchain, source, ui, model=None, user_args=None, targ
                              ARGS_USER_LABEL=f"args={os.path.basename(user_args or '')}")
     # A function action is signed by its own bytecode only, not by what it calls: the code that
     # reads and composes the files is part of the signature through these (CacheDir included).
-    env.Depends(args_file, ["#site_scons/lsone/argsfile.py", "#site_scons/site_tools/packaging.py"])
+    env.Depends(args_file, ["#site_scons/lsone/packaging/argsfile.py", "#site_scons/site_tools/packaging.py"])
     packer = env.PackerScript(f"{toolchain.build_root}/package/pack.py",
-                              [f"#site_scons/lsone/{m}" for m in PACKER_MODULES] + ["#site_scons/lsone/standalone.py"])
+                              [f"#site_scons/lsone/{m}" for m in PACKER_MODULES] +
+                              ["#site_scons/lsone/packaging/standalone.py"])
     # Plain content signatures (not content-timestamp): an args file rewritten within the same
     # second must still count as changed; that costs one hash of the model per run.
     pack_env = env.Clone(MANIFEST=package_manifest(env, toolchain, source, ui))

@@ -18,9 +18,9 @@ import subprocess
 from SCons.Script import Action, Builder
 
 from lsone.errors import InputError
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import tree_hash
 from lsone.progress import logger
-from lsone.store import Store
-from lsone.treehash import tree_hash
 from scons_errors import reported
 from steps import Ui
 
@@ -63,25 +63,20 @@ def upstream_ui_key(source_dir, node_identity, build_number):
 
 def build_upstream_ui(store, source_dir, node, key, build_number):
     """The store path of the built UI, built with npm unless another build got there first.
-    node: a lsone.node.Node or PinnedNode, realised (fetched) only when npm must run."""
-    final = store.path_for(STORE_NAME, key)
-    with store.lock(STORE_NAME):
-        if os.path.isdir(final):
-            return final
-        node = node.realise()
-        with store.staging(STORE_NAME) as work:
-            ui = os.path.join(work, "ui")
-            shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
-            _run(node, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)", build_number)
-            # SvelteKit stamps its version (version.json, the bundle, sw.js) with the clock unless told:
-            # patches/0011 names it from LSONE_UI_VERSION, here the store key (source and Node).
-            _run(node, ["run", "build"], ui, "npm run build", build_number, LSONE_UI_VERSION=key.split(":")[-1][:16])
-            dist = os.path.join(ui, "dist")
-            if not os.path.isfile(os.path.join(dist, "index.html")):
-                raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
-            path = store.insert_output(dist, STORE_NAME, key)
-            logger("ui")(f"built UI stored at {path}")
-            return path
+    node: a lsone.inputs.node.Node or PinnedNode, realised (fetched) only when npm must run."""
+    def build(work):
+        npm = node.realise()  # fetched only when npm must run
+        ui = os.path.join(work, "ui")
+        shutil.copytree(source_dir, ui, copy_function=shutil.copyfile)
+        _run(npm, ["ci", "--no-audit", "--no-fund"], ui, "npm ci (pinned by package-lock.json)", build_number)
+        # SvelteKit stamps its version (version.json, the bundle, sw.js) with the clock unless told:
+        # patches/0011 names it from LSONE_UI_VERSION, here the store key (source and Node).
+        _run(npm, ["run", "build"], ui, "npm run build", build_number, LSONE_UI_VERSION=key.split(":")[-1][:16])
+        dist = os.path.join(ui, "dist")
+        if not os.path.isfile(os.path.join(dist, "index.html")):
+            raise InputError("ui=upstream", "npm run build did not produce dist/index.html")
+        return dist
+    return store.realise_output(STORE_NAME, key, build, logger("ui"))
 
 
 def _built_ui(target, source, env):
@@ -90,8 +85,7 @@ def _built_ui(target, source, env):
     with reported(during_build=True):
         path = build_upstream_ui(Store(spec["store"]), env["UI_SOURCE_DIR"], env["UI_NODE"], spec["key"],
                                  spec["build"])
-    with open(path + ".json") as f:
-        content = json.load(f)["hash"]
+    content = Store(spec["store"]).describe(path)["hash"]
     with open(target[0].abspath, "w") as f:
         json.dump({"store": path, "content": content}, f, sort_keys=True)
 

@@ -12,9 +12,9 @@ import json
 import os
 import subprocess
 
-from lsone.cpulevels import CPU_CHOICES, CPU_IDENTITY_KEYS, cpu_flags
+from lsone.compile.cpulevels import CPU_CHOICES, CPU_IDENTITY_KEYS, cpu_flags
 from lsone.errors import InputError
-from lsone.treehash import file_sha256
+from lsone.inputs.treehash import file_sha256
 
 MODULES_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -94,7 +94,7 @@ class ToolchainModule:
 
     # --- compile ---
     def cpu_flags(self, cpu, arch):
-        """Flags that put one architecture's objects at a cpu= level (lsone/cpulevels.py's)."""
+        """Flags that put one architecture's objects at a cpu= level (lsone/compile/cpulevels.py's)."""
         return self.arch_flags(arch, cpu_flags(cpu, arch))
 
     def arch_flags(self, arch, flags):

@@ -17,8 +17,8 @@ import SCons.Builder
 import SCons.Tool
 
 from compile_flags import release_flags
-from lsone.cosmocc import available_locally, resolve_cosmocc, unavailable_fix
 from lsone.errors import InputError
+from lsone.inputs.cosmocc import available_locally, resolve_cosmocc, unavailable_fix
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
 
@@ -111,7 +111,7 @@ class Cosmocc(ToolchainModule):
         return path if arch == ARCHES[0] else twin_path(path)
 
     def configure(self, env, values, unpacked, cpu):
-        """Set env up for the cosmocc that the inputs step realised (a lsone.cosmocc.UnpackedCosmocc)."""
+        """Set env up for the cosmocc that the inputs step realised (a lsone.inputs.cosmocc.UnpackedCosmocc)."""
         # Tools by name, found through ENV's PATH: command lines (hence build signatures and the
         # CacheDir) do not depend on where the toolchain was unpacked. Its identity is in the general node.
         env.PrependENVPath("PATH", os.path.join(unpacked.root, "bin"))

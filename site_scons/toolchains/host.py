@@ -10,7 +10,7 @@ import platform
 
 from compile_flags import release_flags
 from lsone.errors import InputError
-from lsone.treehash import file_sha256
+from lsone.inputs.treehash import file_sha256
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule, run_tool, tool_identity
 

@@ -1,14 +1,14 @@
 """toolchain=zig: the pinned zig (clang, lld, musl, mingw-w64, libc++) for one target= platform.
 
 Nothing of the host's toolchain is used, and none needs to be installed: the ziglang wheel
-(lsone/zig.py) is the whole compiler. Linux executables are fully static (musl). zig has no
+(lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). zig has no
 OpenMP, so ggml runs its own threadpool (GGML_OPENMP off).
 """
 
 from compile_flags import release_flags
-from lsone.cpulevels import zig_spelling
+from lsone.compile.cpulevels import zig_spelling
 from lsone.errors import InputError
-from lsone.zig import TARGETS, check_target, default_target, host_pin, pinned_zig
+from lsone.inputs.zig import TARGETS, check_target, default_target, host_pin, pinned_zig
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
 

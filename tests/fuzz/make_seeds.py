@@ -12,7 +12,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "site_scons"))
 
-from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip  # noqa: E402
+from lsone.packaging.zipembed import IMAGE_SIZE_RECORD, append_zip  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 from pe_shaped import pe_image, with_certificate_table  # noqa: E402

@@ -14,8 +14,8 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from lsone.ape import launch_command
-from lsone.store import default_store_root
+from lsone.inputs.store import default_store_root
+from lsone.packaging.ape import launch_command
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 

@@ -11,12 +11,11 @@ import tarfile
 import pytest
 
 from conftest import REPO
-from lsone.bump import bump, mirrors_for
-from lsone.upstream import GITHUB_ARCHIVE
-from lsone.fetch import fetch_tree
-from lsone.pins import Pin, load_lock, write_lock
-from lsone.store import Store
-from lsone.treehash import tree_hash
+from lsone.inputs.pins import Pin, load_lock, write_lock
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import tree_hash
+from lsone.inputs.upstream import GITHUB_ARCHIVE
+from lsone.maintenance.bump import bump, mirrors_for
 
 PATCHED_FILE = "tools/server/server.cpp"
 
@@ -132,7 +131,7 @@ def test_removed_cpu_source_gives_the_fix(workspace, http_server):
     code, log = run(repo, ref, store)
     assert code == 1
     assert "upstream removed or renamed CPU backend sources" in log and "ggml-cpu/vec.cpp" in log
-    assert "site_scons/lsone/sourcelists.py" in log
+    assert "site_scons/lsone/inputs/sourcelists.py" in log
     assert (repo / "sources.lock").read_bytes() == before
 
 
@@ -189,8 +188,9 @@ def test_bump_from_older_sdist_to_the_pinned_one(workspace):
     pins = load_sources_lock(str(repo / "sources.lock"))
     current = pins["llama.cpp"]
     older_mirrors, _ = mirrors_for("pip:llama-cpp-python==0.3.35")
-    _path, older_hash, _mirror, facts = fetch_tree("llama.cpp", older_mirrors, current.include, store,
-                                                   None, log=lambda m: None)
+    fetched = store.describe(store.realise(Pin("llama.cpp", "tree", None, older_mirrors, include=current.include),
+                                           log=lambda m: None))
+    older_hash, facts = fetched["hash"], fetched["facts"]
     pins["llama.cpp"] = Pin("llama.cpp", "tree", older_hash, older_mirrors, include=current.include,
                             meta={"rev": facts["commit"]})
     write_lock(str(repo / "sources.lock"), "sources", pins)

@@ -21,7 +21,7 @@ from tests.integration.conftest import copy_checkout, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
-from lsone.cpulevels import MULTI_LEVELS, level_flags  # noqa: E402
+from lsone.compile.cpulevels import MULTI_LEVELS, level_flags  # noqa: E402
 from standin_cosmocc import calls, make_standin  # noqa: E402
 
 
@@ -262,8 +262,8 @@ def test_twins_are_targets_so_a_missing_one_is_rebuilt(cosmo_build, standin, fak
 def test_auto_picks_cosmocc_only_when_it_is_at_hand(cosmo_build, standin, checkout):
     local = run_scons("-n", "toolchain=auto", f"cosmocc={standin}", "ui=none", cwd=checkout)
     assert "toolchain=auto: using cosmocc" in local.stdout
-    from lsone.cosmocc import available_locally, load_pin
-    from lsone.store import Store, default_store_root
+    from lsone.inputs.cosmocc import available_locally, load_pin
+    from lsone.inputs.store import Store, default_store_root
     if available_locally("", load_pin(os.path.join(REPO, "toolchains.lock")),
                          Store(os.environ.get("LSONE_STORE") or default_store_root())):
         pytest.skip("this machine's store holds the real cosmocc, so auto rightly picks it")

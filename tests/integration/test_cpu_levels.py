@@ -20,7 +20,7 @@ from integration.conftest import RunningServer, free_port, run_scons
 from integration.test_reproducible import clone_to
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
-from lsone.cpulevels import MULTI_LEVELS  # noqa: E402
+from lsone.compile.cpulevels import MULTI_LEVELS  # noqa: E402
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64",
                                 reason="the levels and the emulated CPU models tested here are x86-64's")

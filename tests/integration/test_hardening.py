@@ -1,6 +1,6 @@
 """The packaged server against damaged or hostile packages and a rebuild while it runs (issue 13).
 
-Packages are crafted here with lsone.zipembed.append_zip around the linked server
+Packages are crafted here with lsone.packaging.zipembed.append_zip around the linked server
 (build/bin/llama-server), then run for real on 127.0.0.1.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO
 from integration.conftest import RunningServer
-from lsone.zipembed import append_zip
+from lsone.packaging.zipembed import append_zip
 
 LINKED = os.path.join(REPO, "build", "bin", "llama-server")
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from integration.conftest import copy_checkout, scons_args
-from lsone.store import Store
+from lsone.inputs.store import Store
 
 NO_NETWORK = ["unshare", "--user", "--map-root-user", "--net"]
 

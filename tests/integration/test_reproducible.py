@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from integration.conftest import SERVER, scons_args
-from lsone.compare import zip_start
+from lsone.packaging.compare import zip_start
 
 
 def clone_to(dest):

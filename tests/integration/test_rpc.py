@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO
 from integration import rpc_wire
 from integration.conftest import RunningServer, free_port
-from lsone.ape import launch_command
+from lsone.packaging.ape import launch_command
 
 PROMPT = "The quick brown fox"
 # Longer than one micro-batch (-ub 64 below): the first batches produce no outputs, and gemma's

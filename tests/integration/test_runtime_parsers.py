@@ -14,10 +14,10 @@ import pytest
 
 from conftest import REPO
 from integration.conftest import run_scons
-from lsone import zipembed
-from lsone.argsfile import PLACEHOLDER, parse_args_text
 from lsone.errors import InputError
-from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip
+from lsone.packaging import zipembed
+from lsone.packaging.argsfile import PLACEHOLDER, parse_args_text
+from lsone.packaging.zipembed import IMAGE_SIZE_RECORD, append_zip
 
 DRIVERS = os.path.join(REPO, "build", "tests")
 sys.path.insert(0, os.path.join(REPO, "runtime", "tests"))

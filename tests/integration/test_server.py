@@ -31,14 +31,14 @@ def pinned_llama_cpp():
     import os
 
     from conftest import REPO
-    from lsone.pins import load_pin
+    from lsone.inputs.pins import load_pin
     return load_pin(os.path.join(REPO, "sources.lock"), "sources", "llama.cpp")
 
 
 def test_version_names_pinned_commit_and_upstream_build_number(server_binary):
     import subprocess
 
-    from lsone.ape import launch_command
+    from lsone.packaging.ape import launch_command
     pin = pinned_llama_cpp()
     assert pin.meta["buildNumber"] == 11312  # upstream's release tag b11312 is commit 0c1e570
     out = subprocess.run([*launch_command(server_binary), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

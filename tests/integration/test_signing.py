@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO
 from integration.test_runtime_parsers import drivers, zip_dump  # noqa: F401 (a fixture)
-from lsone.zipembed import append_zip
+from lsone.packaging.zipembed import append_zip
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from pe_shaped import certificate_table, pe_image  # noqa: E402

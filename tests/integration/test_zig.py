@@ -16,11 +16,11 @@ from conftest import REPO
 from integration.conftest import RunningServer, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
-from lsone.compare import zip_start  # noqa: E402
-from lsone.pins import load_lock  # noqa: E402
-from lsone.store import Store, default_store_root  # noqa: E402
-from lsone.treehash import file_sha256  # noqa: E402
-from lsone.zig import default_target, global_cache_dir, pin_name  # noqa: E402
+from lsone.inputs.pins import load_lock  # noqa: E402
+from lsone.inputs.store import Store, default_store_root  # noqa: E402
+from lsone.inputs.treehash import file_sha256  # noqa: E402
+from lsone.inputs.zig import default_target, global_cache_dir, pin_name  # noqa: E402
+from lsone.packaging.compare import zip_start  # noqa: E402
 
 pytestmark = pytest.mark.skipif(default_target() != "linux-x86_64",
                                 reason="the zig package tested here is linux-x86_64's, run where it runs")

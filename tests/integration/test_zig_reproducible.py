@@ -21,8 +21,8 @@ import pytest
 
 from conftest import REPO
 from integration.test_reproducible import clone_to
-from lsone.compare import first_difference
-from lsone.treehash import file_sha256
+from lsone.inputs.treehash import file_sha256
+from lsone.packaging.compare import first_difference
 
 COMPILERS = ("gcc", "g++", "cc", "c++", "clang", "clang++", "cpp")
 COMPILER_DIRS = ("/usr/lib/gcc", "/usr/libexec/gcc", "/usr/lib/llvm-14", "/usr/lib/llvm-15", "/usr/lib/llvm-16")

@@ -8,7 +8,7 @@ import pytest
 import build_plan
 from conftest import REPO
 from lsone.errors import InputError
-from lsone.store import Store
+from lsone.inputs.store import Store
 from toolchains import Registry
 
 DEFAULTS = {"toolchain": "host", "cpu": "auto", "cosmocc": "", "cc": "", "cxx": "", "model": "", "args": "",

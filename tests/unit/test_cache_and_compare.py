@@ -5,9 +5,9 @@ import zipfile
 
 import pytest
 
-from lsone.cacheprune import parse_size, prune_cache
-from lsone.compare import elf_sections, first_difference
-from lsone.zipembed import append_zip
+from lsone.maintenance.cacheprune import parse_size, prune_cache
+from lsone.packaging.compare import elf_sections, first_difference
+from lsone.packaging.zipembed import append_zip
 
 
 def test_parse_size():

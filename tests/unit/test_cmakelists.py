@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from lsone.cmakelists import target_sources
 from lsone.errors import InputError
+from lsone.inputs.cmakelists import target_sources
 
 
 def write(root, rel, text):

@@ -11,11 +11,11 @@ import zipfile
 
 import pytest
 
-from lsone.cosmocc import EXECUTABLES, REQUIRED_FILES, available_locally, load_pin, resolve_cosmocc
 from lsone.errors import InputError
-from lsone.pins import Pin
-from lsone.store import Store
-from lsone.zipembed import GGUF_ALIGN, append_zip
+from lsone.inputs.cosmocc import EXECUTABLES, REQUIRED_FILES, available_locally, load_pin, resolve_cosmocc
+from lsone.inputs.pins import Pin
+from lsone.inputs.store import Store
+from lsone.packaging.zipembed import GGUF_ALIGN, append_zip
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -195,7 +195,7 @@ def test_zip_offsets_are_absolute_after_an_ape_prefix(tmp_path):
 
 
 def test_an_ape_is_started_through_sh(tmp_path):
-    from lsone.ape import launch_command
+    from lsone.packaging.ape import launch_command
     ape = tmp_path / "ape"
     ape.write_bytes(b"MZqFpD='\n\necho hi\n")
     elf = tmp_path / "elf"

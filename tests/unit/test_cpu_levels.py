@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from lsone.cpulevels import (MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, dispatch_table,
+from lsone.compile.cpulevels import (MULTI_LEVELS, UPSTREAM_VARIANTS, VARIANTS_CMAKE, check_variants, dispatch_table,
                               level_flags, level_table_lines, multi_levels, upstream_variants)
 from lsone.errors import InputError
 from steps import Toolchain
@@ -50,9 +50,9 @@ def test_reads_upstreams_variants_per_arch(tmp_path):
 def test_a_changed_level_stops_the_build_naming_what_to_edit(tmp_path):
     src = tree(tmp_path, CMAKE.replace("SSE42 AVX F16C FMA AVX2 BMI2", "SSE42 AVX F16C FMA AVX2"))
     with pytest.raises(InputError) as e:
-        check_variants(src, UPSTREAM_VARIANTS, {"x86_64": ["x64", "haswell"]}, "site_scons/lsone/cpulevels.py")
+        check_variants(src, UPSTREAM_VARIANTS, {"x86_64": ["x64", "haswell"]}, "site_scons/lsone/compile/cpulevels.py")
     assert "haswell (x86_64) changed" in str(e.value) and "BMI2" in str(e.value)
-    assert "site_scons/lsone/cpulevels.py" in str(e.value)
+    assert "site_scons/lsone/compile/cpulevels.py" in str(e.value)
 
 
 def test_our_table_is_upstreams_at_the_pin():

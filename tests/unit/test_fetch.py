@@ -4,12 +4,12 @@ import tarfile
 
 import pytest
 
-from lsone import http
 from lsone.errors import InputError
-from lsone.archive import extract_tree
-from lsone.pins import Pin
-from lsone.store import Store
-from lsone.treehash import tree_hash
+from lsone.inputs import http
+from lsone.inputs.archive import extract_tree
+from lsone.inputs.pins import Pin
+from lsone.inputs.store import Store
+from lsone.inputs.treehash import tree_hash
 
 FILES = {"src/a.c": b"int a;\n", "src/b.c": b"int b;\n", "docs/readme": b"not included\n"}
 
@@ -156,7 +156,7 @@ def serve_simple_index(http_server, monkeypatch, files):
 
 
 def test_latest_falls_back_to_the_newest_sdist_when_the_api_fails(http_server, monkeypatch):
-    from lsone.upstream import resolve_latest
+    from lsone.inputs.upstream import resolve_latest
     http_server.routes["/repos/ggml-org/llama.cpp/releases/latest"] = 503
     serve_simple_index(http_server, monkeypatch, [
         "llama_cpp_python-0.3.9.tar.gz", "llama_cpp_python-0.3.40.tar.gz", "llama_cpp_python-0.3.35.tar.gz",
@@ -172,7 +172,7 @@ def test_latest_falls_back_to_the_newest_sdist_when_the_api_fails(http_server, m
 
 
 def test_latest_refuses_a_release_that_is_not_a_build_tag(http_server, monkeypatch):
-    from lsone.upstream import resolve_latest
+    from lsone.inputs.upstream import resolve_latest
     http_server.routes["/repos/ggml-org/llama.cpp/releases/latest"] = b'{"tag_name": "master", "tarball_url": "x"}'
     serve_simple_index(http_server, monkeypatch, ["llama_cpp_python-0.3.36.tar.gz"])
     logs = []
@@ -181,7 +181,7 @@ def test_latest_refuses_a_release_that_is_not_a_build_tag(http_server, monkeypat
 
 
 def test_latest_names_both_sources_when_neither_answers(http_server, monkeypatch):
-    from lsone.upstream import resolve_latest
+    from lsone.inputs.upstream import resolve_latest
     serve_simple_index(http_server, monkeypatch, [])
     del http_server.routes["/simple/llama-cpp-python/"]  # the index has no such project: 404
     with pytest.raises(InputError) as e:

@@ -6,9 +6,9 @@ import threading
 import pytest
 
 from lsone.errors import InputError
-from lsone.models import load_models_lock, resolve_model
-from lsone.pins import Pin
-from lsone.store import Store, check_free_space
+from lsone.inputs.models import load_models_lock, resolve_model
+from lsone.inputs.pins import Pin
+from lsone.inputs.store import Store, check_free_space
 
 from conftest import REPO
 

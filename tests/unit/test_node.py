@@ -7,9 +7,9 @@ import pytest
 
 from conftest import REPO
 from lsone.errors import InputError
-from lsone.node import NPM_CLI, NPX_CLI, pin_name, platform_pin, prepare_wheel_tree, user_node
-from lsone.pins import load_lock
-from lsone.store import Store
+from lsone.inputs.node import NPM_CLI, NPX_CLI, pin_name, platform_pin, prepare_wheel_tree, user_node
+from lsone.inputs.pins import load_lock
+from lsone.inputs.store import Store
 
 
 def test_the_lock_pins_node_24_19_0_for_linux_and_macos():
@@ -72,8 +72,8 @@ def test_a_built_ui_in_the_store_needs_no_node_fetch(tmp_path, http_server):
     import sys
     sys.path.insert(0, os.path.join(REPO, "site_scons", "site_tools"))
     import web_ui
-    from lsone.node import PinnedNode
-    from lsone.pins import Pin
+    from lsone.inputs.node import PinnedNode
+    from lsone.inputs.pins import Pin
     store = Store(str(tmp_path / "store"))
     pin = Pin("node-test", "file", "sha256:" + "0" * 64, [{"type": "url", "url": http_server.url + "/node.whl"}],
               size=1 << 20, file="node.whl", meta={"version": "24.19.0", "platform": "test"})
@@ -82,9 +82,8 @@ def test_a_built_ui_in_the_store_needs_no_node_fetch(tmp_path, http_server):
     dist.mkdir()
     (dist / "index.html").write_text("<html></html>\n")
     key = web_ui.upstream_ui_key(str(dist), node.identity, "b11312")
-    with store.staging(web_ui.STORE_NAME) as work:
-        shutil.copytree(dist, os.path.join(work, "dist"))
-        stored = store.insert_output(os.path.join(work, "dist"), web_ui.STORE_NAME, key)
+    stored = store.realise_output(web_ui.STORE_NAME, key, lambda work: shutil.copytree(dist, os.path.join(work, "dist")),
+                                  log=lambda m: None)  # the built UI, through the store's door for build results
     assert web_ui.build_upstream_ui(store, str(dist), node, key, "b11312") == stored
     assert http_server.requests == []
     with pytest.raises(Exception, match="node-test"):  # the entry is gone: now Node is fetched, and fails

@@ -11,10 +11,10 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from lsone.argsfile import compose_embedded_args, split_embedded_args
-from lsone.packer import ARGS_ENTRY, PACKER_ENTRY, build_args, compose_manifest
-from lsone.standalone import bundle, packer_module_paths
-from lsone.zipembed import IMAGE_SIZE_RECORD, append_zip, read_appended_zip
+from lsone.packaging.argsfile import compose_embedded_args, split_embedded_args
+from lsone.packaging.packer import ARGS_ENTRY, PACKER_ENTRY, build_args, compose_manifest
+from lsone.packaging.standalone import bundle, packer_module_paths
+from lsone.packaging.zipembed import IMAGE_SIZE_RECORD, append_zip, read_appended_zip
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from pe_shaped import pe_image, with_certificate_table  # noqa: E402

@@ -3,8 +3,8 @@ import os
 import pytest
 
 from lsone.errors import InputError
-from lsone.patching import STAMP, apply_patch, prepare_patched_tree
-from lsone.treehash import tree_hash
+from lsone.inputs.patching import STAMP, apply_patch, prepare_patched_tree
+from lsone.inputs.treehash import tree_hash
 
 ORIGINAL = "".join(f"line {i}\n" for i in range(1, 21))
 

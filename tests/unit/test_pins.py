@@ -5,7 +5,7 @@ import pytest
 
 from conftest import REPO
 from lsone.errors import InputError
-from lsone.pins import load_lock, write_lock
+from lsone.inputs.pins import load_lock, write_lock
 
 
 def write(tmp_path, data):

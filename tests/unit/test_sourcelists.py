@@ -3,7 +3,7 @@ import os
 import pytest
 
 from lsone.errors import InputError
-from lsone.sourcelists import CPU_CMAKE, GGML_CPU_ARCH, GGML_CPU_COMMON, all_source_lists, cpu_sources
+from lsone.inputs.sourcelists import CPU_CMAKE, GGML_CPU_ARCH, GGML_CPU_COMMON, all_source_lists, cpu_sources
 
 
 def cpu_tree(root, extra_cmake=""):
@@ -26,7 +26,7 @@ def test_upstream_added_a_source(tmp_path):
     with pytest.raises(InputError) as e:
         cpu_sources(cpu_tree(tmp_path, "ggml-cpu/new-kernel.cpp\n"), "x86_64")
     assert "upstream added CPU backend sources: ggml-cpu/new-kernel.cpp" in str(e.value)
-    assert "site_scons/lsone/sourcelists.py" in str(e.value)
+    assert "site_scons/lsone/inputs/sourcelists.py" in str(e.value)
 
 
 def test_upstream_removed_a_source(tmp_path):
@@ -57,7 +57,7 @@ def test_fat_lists_split_common_and_per_arch_sources():
 
 
 def rpc_tree(root, sources):
-    from lsone.sourcelists import RPC_CMAKE
+    from lsone.inputs.sourcelists import RPC_CMAKE
     base = os.path.join(root, os.path.dirname(RPC_CMAKE))
     os.makedirs(base, exist_ok=True)
     for name in sources:
@@ -71,22 +71,22 @@ def rpc_tree(root, sources):
 
 
 def test_rpc_sources_read_from_ggml_add_backend_library(tmp_path):
-    from lsone.sourcelists import GGML_RPC, rpc_sources
+    from lsone.inputs.sourcelists import GGML_RPC, rpc_sources
     assert rpc_sources(rpc_tree(tmp_path, ["ggml-rpc.cpp", "transport.cpp"])) == GGML_RPC
 
 
 def test_rpc_source_renamed_upstream_stops_the_build(tmp_path):
-    from lsone.sourcelists import rpc_sources
+    from lsone.inputs.sourcelists import rpc_sources
     with pytest.raises(InputError) as e:
         rpc_sources(rpc_tree(tmp_path, ["ggml-rpc.cpp", "transport-tcp.cpp"]))
     text = str(e.value)
     assert "ggml/src/ggml-rpc/CMakeLists.txt" in text and "RPC backend sources changed" in text
     assert "transport-tcp.cpp" in text and "ggml/src/ggml-rpc/transport.cpp" in text
-    assert "GGML_RPC in site_scons/lsone/sourcelists.py" in text
+    assert "GGML_RPC in site_scons/lsone/inputs/sourcelists.py" in text
 
 
 def test_rpc_source_missing_from_the_tree_is_named(tmp_path):
-    from lsone.sourcelists import rpc_sources
+    from lsone.inputs.sourcelists import rpc_sources
     root = rpc_tree(tmp_path, ["ggml-rpc.cpp", "transport.cpp"])
     os.remove(os.path.join(root, "ggml/src/ggml-rpc/transport.cpp"))
     with pytest.raises(InputError, match="ggml/src/ggml-rpc/transport.cpp"):

@@ -12,7 +12,7 @@ import build_options
 import build_plan
 from conftest import REPO
 from lsone.errors import InputError
-from lsone.store import Store
+from lsone.inputs.store import Store
 from steps import Plan
 from toolchains import ENV_KEYS, MODULES_DIR, REGISTRY, Registry
 

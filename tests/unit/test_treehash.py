@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from lsone.treehash import path_is_included, tree_hash
+from lsone.inputs.treehash import path_is_included, tree_hash
 
 
 def make_tree(root):

@@ -7,13 +7,13 @@ import pytest
 
 import build_plan
 from conftest import REPO
-from lsone.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_spelling
+from lsone.compile.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_spelling
 from lsone.errors import InputError
-from lsone.pins import load_lock
-from lsone.release import artifact_name, challenge, published_digest, write_sums
-from lsone.store import Store
+from lsone.inputs.pins import load_lock
+from lsone.inputs.store import Store
+from lsone.packaging.release import artifact_name, challenge, published_digest, write_sums
 from toolchains import Registry
-from lsone.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
+from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
                        global_cache_dir, host_pin, pin_name)
 
 

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from lsone.errors import InputError
-from lsone.zipembed import GGUF_ALIGN, append_zip, check_gguf, normalize_name, read_appended_zip
+from lsone.packaging.zipembed import GGUF_ALIGN, append_zip, check_gguf, normalize_name, read_appended_zip
 
 
 def fake_gguf(path, size=1000):

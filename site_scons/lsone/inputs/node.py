@@ -9,7 +9,7 @@ import os
 import platform
 import subprocess
 
-from .errors import InputError
+from ..errors import InputError
 from .store import cached_digest
 from .treehash import file_digest
 

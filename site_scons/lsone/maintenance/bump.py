@@ -7,7 +7,7 @@
 
 The lock file is rewritten only when every patch applies. Patches that apply
 with an offset or fuzz are regenerated; failed ones keep their rejects.
-Either way the report (lsone/bumpreport.py) is written to build/bump/report.md.
+Either way the report (lsone/maintenance/bumpreport.py) is written to build/bump/report.md.
 """
 
 import difflib
@@ -17,12 +17,11 @@ import shutil
 import subprocess
 
 from .bumpreport import BumpReport, line_changes
-from .errors import InputError
-from .fetch import fetch_tree
-from .patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
-from .pins import Pin, load_lock, write_lock
-from .sourcelists import CMAKE_TARGETS, all_source_lists, target_sources
-from .upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
+from ..errors import InputError
+from ..inputs.patching import PatchResult, classify, list_patches, parse_patch_output, require_patch_tool
+from ..inputs.pins import Pin, load_lock, write_lock
+from ..inputs.sourcelists import CMAKE_TARGETS, RPC_CMAKE, all_source_lists, target_sources
+from ..inputs.upstream import BUILD_TAG, GITHUB_API, GITHUB_ARCHIVE, PIP_PACKAGE, Resolved, resolve_latest
 
 
 def mirrors_for(ref):
@@ -111,11 +110,12 @@ def source_list_changes(old_tree, new_tree, machine):
     """Per target, the sources upstream added or removed. The new tree must fit the build's
     lists (InputError with the fix otherwise); an old tree that predates a target is fine."""
     new = all_source_lists(new_tree, machine)
+    declared_in = dict(CMAKE_TARGETS, **{"ggml-rpc": (RPC_CMAKE, "ggml-rpc")})  # where each target's list is
     report = []
     for target in sorted(new):
         try:
             old = set(all_source_lists(old_tree, machine)[target]) if target == "ggml-cpu" else \
-                set(target_sources(old_tree, *CMAKE_TARGETS[target]))
+                set(target_sources(old_tree, *declared_in[target]))
         except InputError:
             old = set()
         added = sorted(set(new[target]) - old)
@@ -151,7 +151,10 @@ def _bump(repo, ref, store, machine, log, github_api, token, work, report):
     if target.description != ref:
         report.target += f" resolved to {target.description}"
     old_tree = store.realise(old, log=log)
-    new_tree, new_hash, mirror, facts = fetch_tree(old.name, target.mirrors, old.include, store, None, log)
+    new_tree = store.realise(Pin(old.name, "tree", None, target.mirrors, include=old.include), log=log,
+                             fix="check your network, or fetch the archive yourself and add it as a mirror")
+    new = store.describe(new_tree)
+    new_hash, mirror, facts = new["hash"], new["mirror"], new["facts"]
     rev = target.rev or facts.get("commit") or "unknown"
     report.new = (rev, new_hash, target.build_number)
     log(f"new tree: {rev} {new_hash}" + (f" (build b{target.build_number})" if target.build_number else ""))

@@ -13,7 +13,7 @@ import sys
 import requests
 
 from . import http
-from .errors import InputError
+from ..errors import InputError
 
 GITHUB_API = "https://api.github.com"  # github_api= points the bump at another server (tests: 127.0.0.1)
 UPSTREAM = "ggml-org/llama.cpp"

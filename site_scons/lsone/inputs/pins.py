@@ -7,11 +7,11 @@ Every lock file has the same shape (in the spirit of Nix's flake.lock):
   "<sources|models|toolchains>": {
     "NAME": {
       "kind": "tree" or "file",
-      "hash": "sha256:<hex>",           # a tree: lsone.treehash.tree_hash; a file: its sha256
+      "hash": "sha256:<hex>",           # a tree: lsone.inputs.treehash.tree_hash; a file: its sha256
       "size": N,                         # files only: checked before hashing
       "file": "x.zip",                   # files only, optional: its name in the store (default NAME)
       "include": ["src/", "LICENSE"],    # trees only, optional: the paths that count
-      "mirrors": [{"type": "url", "url": "https://..."}, ...],   # see lsone.fetch.FETCHERS
+      "mirrors": [{"type": "url", "url": "https://..."}, ...],   # see lsone.inputs.fetch.FETCHERS
       "meta": {...}                      # facts about it: rev, version, license, gguf, ...
     }
   }
@@ -21,7 +21,7 @@ Every lock file has the same shape (in the spirit of Nix's flake.lock):
 import json
 import os
 
-from .errors import InputError
+from ..errors import InputError
 from .fetch import FETCHERS
 from .treehash import HASH_RE
 

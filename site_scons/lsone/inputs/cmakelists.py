@@ -12,7 +12,7 @@ import glob
 import os
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
 _LIB_KEYWORDS = {"STATIC", "SHARED", "MODULE", "OBJECT", "INTERFACE", "EXCLUDE_FROM_ALL", "WIN32", "MACOSX_BUNDLE"}
@@ -66,7 +66,7 @@ class CMakeListsReader:
         if not os.path.isfile(path):
             raise InputError(relpath, "upstream CMake file is missing from the source tree",
                              fix="the llama.cpp layout changed; update CMAKE_TARGETS in "
-                                 "site_scons/lsone/sourcelists.py")
+                                 "site_scons/lsone/inputs/sourcelists.py")
         cur_dir = os.path.dirname(path)
         variables = dict(variables or {})
         variables["CMAKE_CURRENT_SOURCE_DIR"] = [cur_dir]
@@ -110,7 +110,7 @@ def target_sources(source_root, cmake_file, target):
     if target not in reader.targets:
         raise InputError(cmake_file, f"upstream no longer declares the target '{target}'",
                          found=", ".join(sorted(reader.targets)) or "no targets",
-                         fix="update CMAKE_TARGETS in site_scons/lsone/sourcelists.py")
+                         fix="update CMAKE_TARGETS in site_scons/lsone/inputs/sourcelists.py")
     sources = [s for s in reader.targets[target] if s.endswith(SOURCE_SUFFIXES)]
     missing = [s for s in sources if not os.path.isfile(os.path.join(source_root, s))]
     if missing:

@@ -1,9 +1,11 @@
 """Fetchers in the spirit of nixpkgs: a pinned hash in, a verified store path out.
 
 One registry, FETCHERS: each mirror type has one job, to put one file (the pinned file
-itself, or an archive of the pinned tree) at a given path. One loop tries a pin's mirrors
-in order, and its error lists why each failed. What a fetcher delivers enters the store
-only once its size and hash match the pin (Store.realise).
+itself, or an archive of the pinned tree) at a given path. deliver() is the one shape for
+files and trees: bytes (or an unpacked tree) at a temporary path the store chose. One loop
+tries a pin's mirrors in order, and its error lists why each failed. Nothing here knows the
+store: what a fetcher delivers enters it only once Store.realise has checked its size and
+hash against the pin.
 """
 
 import fnmatch
@@ -19,9 +21,8 @@ import zipfile
 
 from . import http
 from .archive import extract_tree
-from .errors import InputError
-from .progress import human_bytes
-from .treehash import tree_hash
+from ..errors import InputError
+from ..progress import human_bytes
 
 FETCH_ERRORS = (http.DownloadError, InputError, OSError, tarfile.TarError, zipfile.BadZipFile)
 
@@ -138,37 +139,23 @@ def first_delivery(label, mirrors, attempt, what, expected, fix, log):
                      fix=fix)
 
 
-def fetch_tree(name, mirrors, include, store, expected_hash=None, log=print, timeout=(10, 60)):
-    """Unpack the included files of the first mirror's archive, verify, store them.
-    Returns (store path, tree hash, mirror, archive facts). With expected_hash None (a bump
-    discovering a new pin) the computed hash is the pin."""
-    def attempt(mirror):
-        with store.staging(name) as work:
-            archive = os.path.join(work, "archive")
-            FETCHERS[mirror["type"]].fetch(mirror, archive, log, timeout)
-            facts = {}
-            tree = os.path.join(work, "tree")
-            os.makedirs(tree)
-            n = extract_tree(archive, tree, mirror.get("subdir", ""), include, facts)
-            log(f"unpacked {n} files; verifying tree hash")
-            want = expected_hash or tree_hash(tree, include)
-            path = store.insert_tree(tree, name, want, include, origin=mirror_origin(mirror))
-            log(f"{name}: verified {want}, stored at {path}")
-            return path, want, mirror, facts
-    return first_delivery(name, mirrors, attempt, "the pinned tree", expected_hash or "any tree",
-                          "check your network, or fetch the archive yourself and add it as a mirror", log)
-
-
-def fetch_file(pin, store, mirrors, log=print, timeout=(10, 60), fix="check your network"):
-    """Download pin's file from the first mirror that delivers its size and sha256; store it."""
-    partial = os.path.join(store.root, ".tmp", os.path.basename(store.path_for(pin.file, pin.hash)) + ".part")
-
-    def attempt(mirror):
-        FETCHERS[mirror["type"]].fetch(mirror, partial, log, timeout)
-        got = os.path.getsize(partial)
-        if got != pin.size:
-            os.remove(partial)
-            raise InputError(pin.label, f"wrong size from {mirror_origin(mirror)}", expected=f"{pin.size} bytes",
-                             found=f"{got} bytes")
-        return store.insert_file(partial, pin.file, pin.hash, origin=mirror_origin(mirror))
-    return first_delivery(pin.label, mirrors, attempt, "the pinned file", f"{pin.hash} ({pin.size} bytes)", fix, log)
+def deliver(pin, mirror, dest, log, timeout):
+    """Put what mirror serves for pin at dest, a temporary path the store chose: the file itself
+    (a file pin) or the unpacked tree (a tree pin, whose mirrors serve archives). Nothing is
+    verified here; the store verifies and places. Returns what an archive says of itself
+    (e.g. its commit), {} for a file."""
+    fetch = FETCHERS[mirror["type"]].fetch
+    if pin.kind == "file":
+        fetch(mirror, dest, log, timeout)
+        return {}
+    archive = dest + ".archive"
+    try:
+        fetch(mirror, archive, log, timeout)
+        facts = {}
+        os.makedirs(dest)
+        count = extract_tree(archive, dest, mirror.get("subdir", ""), pin.include, facts)
+        log(f"unpacked {count} files")
+        return facts
+    finally:
+        if os.path.exists(archive):
+            os.remove(archive)

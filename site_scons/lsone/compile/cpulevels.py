@@ -15,7 +15,7 @@ Plain Python: the build and the tests import it without SCons.
 import os
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 # The cpu= settings, each with what it means (the variable's help and the errors say these).
 CPU_CHOICES = {
@@ -132,7 +132,8 @@ def multi_levels(arches):
 
 def check_multi_levels(src, arches):
     """The levels cpu=multi builds for arches are upstream's, at the tree src."""
-    return check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches}, "site_scons/lsone/cpulevels.py")
+    return check_variants(src, UPSTREAM_VARIANTS, {a: MULTI_LEVELS[a] for a in arches},
+                          "site_scons/lsone/compile/cpulevels.py")
 
 
 def single_level_defines(cpu):
@@ -171,7 +172,7 @@ def zig_spelling(flags):
             base, *tags = re.split(r"(?=\+)", flag[len("-march="):])
             if base not in ZIG_MARCH:
                 raise InputError(flag, "has no zig spelling", expected=", ".join(ZIG_MARCH),
-                                 fix="add it to ZIG_MARCH in site_scons/lsone/cpulevels.py")
+                                 fix="add it to ZIG_MARCH in site_scons/lsone/compile/cpulevels.py")
             flag = "-mcpu=" + ZIG_MARCH[base] + "".join(ZIG_ARM_TAGS.get(t, t) for t in tags)
         spelled.append(flag)
     return spelled
@@ -196,7 +197,7 @@ def upstream_variants(src):
         found[arch] = {m.group(1).replace(".", "_"): m.group(2).split() for m in _VARIANT_RE.finditer(branch)}
         if not found[arch]:
             raise InputError(VARIANTS_CMAKE, f"no GGML_CPU_ALL_VARIANTS list for {arch} found",
-                             fix="update lsone/cpulevels.py to where upstream lists its CPU variants now")
+                             fix="update lsone/compile/cpulevels.py to where upstream lists its CPU variants now")
     return found
 
 

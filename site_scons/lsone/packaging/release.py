@@ -8,9 +8,9 @@ The SHA256SUMS format is sha256sum's: `<64 hex digits>  <name>` per line.
 import os
 import re
 
-from .errors import InputError
-from .treehash import file_sha256
-from .zig import TARGETS
+from ..errors import InputError
+from ..inputs.treehash import file_sha256
+from ..inputs.zig import TARGETS
 
 PACKAGE = "llama-server-one"
 # What `scons release` builds, in order.

@@ -9,12 +9,15 @@ would tie the script to the project is refused.
 import ast
 import os
 
-PACKER_MODULES = ("errors.py", "argsfile.py", "zipembed.py", "packer.py")  # each after what it imports
+# Each after what it imports; relative to lsone/.
+PACKER_MODULES = ("errors.py", "packaging/argsfile.py", "packaging/zipembed.py", "packaging/packer.py")
 _HEADER = ('#!/usr/bin/env python3\n'
            '# pack.py: generated from llama-server-one\'s site_scons/lsone/{{{modules}}}; edit those, not this.\n'
            '# Usage: python3 pack.py IN [--model M.gguf] [--args FILE] [--ui DIR] -o OUT (python3 pack.py -h)\n')
 _FOOTER = '\nif __name__ == "__main__":\n    with open(__file__, "rb") as _self:\n' \
           '        sys.exit(main(sys.argv[1:], _self.read()))\n'
+
+LSONE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _without_relative_imports(path):
@@ -49,7 +52,8 @@ def _top_level_names(text, path):
 
 def bundle(paths):
     """The text of pack.py from the module files, in order."""
-    names = ",".join(os.path.basename(p) for p in paths)
+    names = ",".join(os.path.basename(p) if os.path.relpath(p, LSONE_DIR).startswith("..") else
+                     os.path.relpath(p, LSONE_DIR) for p in paths)
     parts, defined_in = [_HEADER.format(modules=names)], {}
     for path in paths:
         text = _without_relative_imports(path)
@@ -64,5 +68,4 @@ def bundle(paths):
 
 
 def packer_module_paths():
-    here = os.path.dirname(os.path.abspath(__file__))
-    return [os.path.join(here, name) for name in PACKER_MODULES]
+    return [os.path.join(LSONE_DIR, name) for name in PACKER_MODULES]

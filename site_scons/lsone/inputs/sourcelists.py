@@ -10,9 +10,9 @@ import os
 import re
 
 from .cmakelists import target_sources
-from .errors import InputError
+from ..errors import InputError
 
-THIS_FILE = "site_scons/lsone/sourcelists.py"
+THIS_FILE = "site_scons/lsone/inputs/sourcelists.py"
 
 # Upstream CMake targets whose source lists are unconditional: (CMakeLists path, target).
 CMAKE_TARGETS = {

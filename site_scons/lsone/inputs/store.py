@@ -3,6 +3,10 @@
 Entries are named '<first 32 hex digits of the hash>-<name>' and are only ever
 created by renaming a fully verified staging directory into place, so a
 reader never sees a partial or unverified entry. `scons -c` never touches it.
+
+There are two doors, and nothing else writes here: Store.realise for pinned inputs
+(fetchers deliver to a temporary path, the store verifies and places) and
+Store.realise_output for build results (the built UI, unpacked toolchains).
 """
 
 import contextlib
@@ -15,8 +19,8 @@ import stat
 import tempfile
 
 from .archive import extract_tree
-from .errors import InputError
-from .fetch import fetch_file, fetch_tree
+from ..errors import InputError
+from .fetch import deliver, first_delivery, mirror_origin
 from .treehash import file_digest, hex_digits, iter_tree, tree_hash
 
 APP_NAME = "llama-server-one"
@@ -110,26 +114,99 @@ class Store:
         return os.path.exists(self.pin_path(pin)) or \
             bool(pin.kind == "file" and pin.version and os.path.isdir(self.unpacked_path(pin)))
 
-    def realise(self, pin, offline=False, log=print, local=None, timeout=(10, 60),
+    def realise(self, pin, offline=False, log=print, local=None, timeout=(10, 60), vet=None,
                 fix="run once with network access, or point store= at a warm store"):
-        """The store path of pin, fetched from its mirrors and verified if the store lacks it.
+        """The door for inputs: the store path of pin, fetched from its mirrors and verified if
+        the store lacks it. Only what matches the pin's size and hash is placed.
 
+        pin.hash None: a new pin (bump, add-model); the first mirror's delivery is hashed and
+        stored, and describe(path) says its hash, size, mirror and what its archive said.
         local: the path of a copy the user already has, used instead of the mirrors.
+        vet(path): raises InputError to refuse a delivery before it is placed.
         """
-        final = self.pin_path(pin)
-        if os.path.exists(final):
-            return final
-        if offline and not local:
-            raise InputError(pin.label, "not in the store and offline=1 forbids fetching",
-                             expected=f"{pin.hash} in {self.root}", fix=fix)
+        if pin.hash:
+            final = self.pin_path(pin)
+            if os.path.exists(final):
+                return final
+            if offline and not local:
+                raise InputError(pin.label, "not in the store and offline=1 forbids fetching",
+                                 expected=f"{pin.hash} in {self.root}", fix=fix)
         mirrors = [{"type": "file", "path": local}] if local else pin.mirrors
         with self.lock(pin.file):
-            if os.path.exists(final):
-                return final  # another build fetched it while we waited
+            if pin.hash and os.path.exists(self.pin_path(pin)):
+                return self.pin_path(pin)  # another build fetched it while we waited
+            if pin.kind == "file" and pin.size:
+                check_free_space(self.root, pin.size, pin.label)
+            what = "the pinned " + pin.kind if pin.hash else "a " + pin.kind
+            expected = (f"{pin.hash} ({pin.size} bytes)" if pin.kind == "file" else pin.hash) if pin.hash \
+                else f"any {pin.kind}"
+            return first_delivery(pin.label, mirrors, lambda mirror: self._admit(pin, mirror, log, timeout, vet),
+                                  what, expected, fix, log)
+
+    def _admit(self, pin, mirror, log, timeout, vet):
+        """One mirror's delivery for pin, into a temporary path, verified, then placed."""
+        with self.staging(pin.name) as work:
             if pin.kind == "tree":
-                return fetch_tree(pin.name, mirrors, pin.include, self, pin.hash, log, timeout)[0]
-            check_free_space(self.root, pin.size, pin.label)
-            return fetch_file(pin, self, mirrors, log, timeout, fix)
+                tree = os.path.join(work, "tree")
+                facts = deliver(pin, mirror, tree, log, timeout)
+                if vet:
+                    vet(tree)
+                log("verifying tree hash")
+                path = self._insert_tree(tree, pin, mirror, facts)
+                log(f"{pin.name}: verified {self.describe(path)['hash']}, stored at {path}")
+                return path
+            # A pinned file downloads beside the staging directory, where a later run resumes it.
+            partial = os.path.join(self.root, ".tmp", _entry_name(pin.file, pin.hash) + ".part") \
+                if pin.hash else os.path.join(work, pin.file)
+            deliver(pin, mirror, partial, log, timeout)
+            got = os.path.getsize(partial)
+            if pin.size is not None and got != pin.size:
+                os.remove(partial)
+                raise InputError(pin.label, f"wrong size from {mirror_origin(mirror)}", expected=f"{pin.size} bytes",
+                                 found=f"{got} bytes")
+            try:
+                if vet:
+                    vet(partial)
+                return self._insert_file(partial, pin, mirror)
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
+
+    def describe(self, path):
+        """What the store knows of the entry at path (a tree's directory, or a file pin's file):
+        name, kind, hash, and for fetched entries the mirror and what its archive said."""
+        entry = path if os.path.isdir(path) else os.path.dirname(path)
+        try:
+            with open(entry + ".json") as f:
+                meta = json.load(f)
+            meta["hash"]  # every entry's metadata has one
+            return meta
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"store entry {entry}", f"its metadata {entry}.json is missing or unreadable ({e})",
+                             fix=f"delete {entry} (and {entry}.json); the next build makes it again")
+
+    def realise_output(self, name, input_hash, build, log=print, needed=0):
+        """The door for build results (the built UI, unpacked toolchains): the store path of what
+        build(work) makes in the scratch directory work and returns (a directory), stored under
+        the hash of its inputs (what Nix calls input-addressed) unless a build stored it first.
+
+        Its content hash is recorded beside it, so `verify-store` can tell if it changes later.
+        """
+        final = self.path_for(name, input_hash)
+        if os.path.isdir(final):
+            return final
+        with self.lock(name):
+            if os.path.isdir(final):
+                return final  # another build made it while we waited
+            if needed:
+                check_free_space(self.root, needed, name)
+            with self.staging(name) as work:
+                built = build(work)
+                meta = {"name": name, "kind": "tree", "hash": tree_hash(built), "include": None,
+                        "inputs": input_hash}
+                path = self._place(built, final, meta)
+                log(f"{name}: stored at {path}")
+                return path
 
     def unpacked_path(self, pin):
         """Where an archive pin (a toolchain) is unpacked: input-addressed by the archive's hash."""
@@ -137,24 +214,23 @@ class Store:
 
     def realise_unpacked(self, pin, offline=False, log=print, prepare=None, local=None,
                          fix="run once with network access, or point store= at a warm store"):
-        """The unpacked tree of an archive pin; prepare(tree) vets (and may fix up) its layout
-        before it is stored."""
+        """The unpacked tree of an archive pin, through both doors: the archive is an input, its
+        unpacked tree a build result. prepare(tree) vets (and may fix up) its layout before it
+        is stored."""
         final = self.unpacked_path(pin)
         if os.path.isdir(final):
             return final
         archive = self.realise(pin, offline, log, local=local, fix=fix)
-        with self.lock(f"{pin.name}-{pin.version}"):
-            if not os.path.isdir(final):
-                check_free_space(self.root, 4 * pin.size, pin.label)
-                with self.staging(pin.name) as work:
-                    tree = os.path.join(work, "tree")
-                    log(f"unpacking {os.path.basename(archive)}")
-                    count = extract_tree(archive, tree, strip_top=False)
-                    if prepare:
-                        prepare(tree)
-                    self.insert_output(tree, f"{pin.name}-{pin.version}", pin.hash)
-                    log(f"{pin.label}: {count} files stored at {final}")
-        return final
+
+        def unpack(work):
+            tree = os.path.join(work, "tree")
+            log(f"unpacking {os.path.basename(archive)}")
+            count = extract_tree(archive, tree, strip_top=False)
+            if prepare:
+                prepare(tree)
+            log(f"{pin.label}: {count} files")
+            return tree
+        return self.realise_output(f"{pin.name}-{pin.version}", pin.hash, unpack, log, needed=4 * pin.size)
 
     def _ensure_dirs(self):
         for sub in (".tmp", ".locks"):
@@ -220,28 +296,21 @@ class Store:
             log(f"{'ok ' if good else 'BAD'} {entry}")
         return problems
 
-    def insert_file(self, staged_file, name, expected_sha256, origin="?"):
-        """Verify one staged file by sha256 and move it into the store as <entry>/<name>."""
+    def _insert_file(self, staged_file, pin, mirror):
+        """Verify one delivered file by sha256 (any, for a new pin) and move it into the store
+        as <entry>/<file>."""
         actual = file_digest(staged_file)
-        if actual != expected_sha256:
-            os.remove(staged_file)
-            raise InputError(name, f"sha256 mismatch for the file from {origin}",
-                             expected=expected_sha256, found=actual,
+        if pin.hash and actual != pin.hash:
+            raise InputError(pin.file, f"sha256 mismatch for the file from {mirror_origin(mirror)}",
+                             expected=pin.hash, found=actual,
                              fix="the mirror served different bytes; try another mirror or re-check the pin")
         holder = staged_file + ".entry"
         shutil.rmtree(holder, ignore_errors=True)  # left by a build killed here: never an entry, just in the way
         os.makedirs(holder)
-        os.rename(staged_file, os.path.join(holder, name))
-        meta = {"name": name, "kind": "file", "hash": expected_sha256}
-        return os.path.join(self._place(holder, self.path_for(name, expected_sha256), meta), name)
-
-    def insert_output(self, staged_dir, name, input_hash):
-        """Store a built output under the hash of its inputs (what Nix calls input-addressed).
-
-        Its content hash is recorded beside it, so `verify-store` can tell if it changes later.
-        """
-        meta = {"name": name, "kind": "tree", "hash": tree_hash(staged_dir), "include": None, "inputs": input_hash}
-        return self._place(staged_dir, self.path_for(name, input_hash), meta)
+        size = os.path.getsize(staged_file)
+        os.rename(staged_file, os.path.join(holder, pin.file))
+        meta = {"name": pin.file, "kind": "file", "hash": actual, "size": size, "mirror": mirror}
+        return os.path.join(self._place(holder, self.path_for(pin.file, actual), meta), pin.file)
 
     def _place(self, staged_dir, final, meta):
         """Read-only, described, then renamed into place: readers never see half an entry."""
@@ -255,16 +324,17 @@ class Store:
             # Another process placed the same entry first; ours is redundant.
         return final
 
-    def insert_tree(self, staged_tree, name, expected_hash, include=None, origin="?"):
-        """Verify staged_tree against expected_hash and move it into the store.
+    def _insert_tree(self, staged_tree, pin, mirror, facts):
+        """Verify staged_tree against pin's hash (any, for a new pin) and move it into the store.
 
         On a mismatch nothing enters the store and InputError names both hashes.
         """
-        actual = tree_hash(staged_tree, include)
-        if actual != expected_hash:
-            raise InputError(name, f"tree hash mismatch for the source from {origin}",
-                             expected=expected_hash, found=actual,
+        actual = tree_hash(staged_tree, pin.include)
+        if pin.hash and actual != pin.hash:
+            raise InputError(pin.name, f"tree hash mismatch for the source from {mirror_origin(mirror)}",
+                             expected=pin.hash, found=actual,
                              fix="the mirror served different files; if the pin is wrong, "
                                  "update it with the bump command, otherwise try another mirror")
-        meta = {"name": name, "kind": "tree", "hash": expected_hash, "include": include}
-        return self._place(staged_tree, self.path_for(name, expected_hash), meta)
+        meta = {"name": pin.name, "kind": "tree", "hash": actual, "include": pin.include, "mirror": mirror,
+                "facts": facts}
+        return self._place(staged_tree, self.path_for(pin.name, actual), meta)

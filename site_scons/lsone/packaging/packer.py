@@ -10,7 +10,7 @@ It keeps the executable part byte for byte and replaces the zip. What you leave 
 is kept from the input; --no-model, --no-args and --no-ui drop it instead. Given the
 same inputs it writes exactly the bytes the build writes. pack.py is this module and
 the modules it uses (errors, argsfile, zipembed) joined into one file by
-lsone/standalone.py, so there is one implementation: keep these stdlib-only.
+lsone/packaging/standalone.py, so there is one implementation: keep these stdlib-only.
 """
 
 import argparse
@@ -22,7 +22,7 @@ import sys
 import zlib
 
 from .argsfile import compose_embedded_args, parse_args_text, split_embedded_args
-from .errors import InputError
+from ..errors import InputError
 from .zipembed import (FileRange, append_zip, check_gguf, dos_to_epoch, image_bytes, image_size_records,
                        read_appended_zip)
 

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 
-from .errors import InputError
+from ..errors import InputError
 from .treehash import HASH_PREFIX, file_sha256, iter_tree
 
 STAMP = ".lsone-patched"

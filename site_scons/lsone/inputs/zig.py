@@ -14,7 +14,7 @@ Plain Python: the build and the tests import it without SCons.
 import os
 import platform
 
-from .errors import InputError
+from ..errors import InputError
 from .node import pin_name as platform_pin_name
 
 WHEEL_ROOT = "ziglang"

@@ -9,7 +9,7 @@ decoded with surrogateescape, so bytes that are not UTF-8 pass through as they a
 
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 
 class _Placeholder:

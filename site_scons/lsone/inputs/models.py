@@ -1,13 +1,11 @@
-"""Models: model=NAME from models.lock (a file pin, see lsone.pins) or model=PATH, GGUF facts,
+"""Models: model=NAME from models.lock (a file pin, see lsone.inputs.pins) or model=PATH, GGUF facts,
 and `scons add-model`, which pins a new one."""
 
 import os
 import sys
 
-from .errors import InputError
-from .fetch import fetch_url
+from ..errors import InputError
 from .pins import Pin, load_lock, write_lock
-from .treehash import file_digest
 
 FETCH_FIX = "check your network, or download the file yourself and pass model=PATH"
 
@@ -57,16 +55,13 @@ def add_model(lock_path, url, store, gguf_py_dir, name=None, license="", log=pri
     """Download url, hash it, read its GGUF facts, and write a models.lock entry."""
     name = name or os.path.basename(url.split("?")[0])
     pins = load_models_lock(lock_path)
-    with store.staging(name) as work:
-        partial = os.path.join(work, name)
-        fetch_url({"url": url}, partial, log, (10, 60))
-        digest = file_digest(partial)
-        from .zipembed import check_gguf
-        check_gguf(partial, label=url)
-        facts = gguf_facts(partial, gguf_py_dir)
-        pin = Pin(name, "file", digest, [{"type": "url", "url": url}], size=os.path.getsize(partial),
-                  meta={"license": license, "gguf": facts})
-        store.insert_file(partial, name, digest, origin=url)
+    from ..packaging.zipembed import check_gguf
+    mirrors = [{"type": "url", "url": url}]
+    path = store.realise(Pin(name, "file", None, mirrors), log=log, vet=lambda partial: check_gguf(partial, label=url),
+                         fix=FETCH_FIX)
+    stored = store.describe(path)
+    digest, facts = stored["hash"], gguf_facts(path, gguf_py_dir)
+    pin = Pin(name, "file", digest, mirrors, size=stored["size"], meta={"license": license, "gguf": facts})
     pins[name] = pin
     write_lock(lock_path, "models", pins)
     log(f"models.lock: added {name} ({digest}, {pin.size} bytes, {facts})")

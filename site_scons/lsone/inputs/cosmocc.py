@@ -7,10 +7,9 @@ It comes from one of three places, checked in this order:
 The unpacked tree is stored under the archive's hash, with its own tree hash beside it.
 """
 
-import json
 import os
 
-from .errors import InputError
+from ..errors import InputError
 from .pins import load_pin as _load_pin
 from .store import cached_digest
 from .treehash import file_digest, tree_hash
@@ -58,20 +57,15 @@ def check_layout(root, origin):
                          found=os.path.abspath(root), fix="move or link it to a path without spaces")
 
 
-def _stored_tree_identity(pin, path):
-    try:
-        with open(path + ".json") as f:
-            tree = json.load(f)["hash"]
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"store entry {path}", f"its metadata {path}.json is missing or unreadable ({e})",
-                         fix=f"delete {path} (and {path}.json); the next build unpacks it again")
+def _stored_tree_identity(pin, path, store):
+    tree = store.describe(path)["hash"]
     return {"kind": pin.name, "version": pin.version, "archive": pin.hash, "treeHash": tree}
 
 
 def _pinned(pin, store, offline, log, local=None):
     check = lambda tree: check_layout(tree, f"{pin.label} ({pin.file})")  # noqa: E731
     root = store.realise_unpacked(pin, offline, log, prepare=check, local=local, fix=unavailable_fix(pin))
-    return UnpackedCosmocc(root, _stored_tree_identity(pin, root))
+    return UnpackedCosmocc(root, _stored_tree_identity(pin, root, store))
 
 
 def available_locally(request, pin, store):

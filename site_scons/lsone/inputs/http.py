@@ -7,7 +7,7 @@ import urllib.parse
 
 import requests
 
-from .progress import Progress
+from ..progress import Progress
 
 CHUNK = 1 << 16
 

@@ -17,7 +17,7 @@ import struct
 import time
 import zlib
 
-from .errors import InputError
+from ..errors import InputError
 
 GGUF_ALIGN = 65536
 DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the zip format's earliest time

@@ -1,0 +1,1 @@
+"""compile -> link: what the compile steps share (the CPU levels)."""

@@ -1,0 +1,1 @@
+"""package: the appended zip, the args file, pack.py and comparing packages."""

@@ -47,10 +47,11 @@ def test_fresh_checkout_with_warm_cache_runs_no_compiler(warm_cache, tmp_path):
     # One byte in a patch: only the files it patches recompile, and the manifest names the new hash.
     patch = os.path.join(checkout, "patches", "0001-server-main-layered-args.patch")
     text = open(patch).read()
-    assert "embedded, adjacent, command line" in text
+    # A line no later patch uses as context (0007 adds lines around the layered-args call).
+    assert "the model's default alias" in text
     # A fresh byte each run: the shared cache must not already hold the result.
-    marker = f"embedded, adjacent, command line ({uuid.uuid4().hex[:8]})"
-    open(patch, "w").write(text.replace("embedded, adjacent, command line", marker))
+    marker = f"the model's default alias ({uuid.uuid4().hex[:8]})"
+    open(patch, "w").write(text.replace("the model's default alias", marker))
     out, _ = build(checkout, warm_cache)
     assert compiled(out) == ["build/obj/llama.cpp/tools/server/main.cpp.o"], out[-3000:]
     with zipfile.ZipFile(os.path.join(checkout, "build", "llama-server-one")) as zf:

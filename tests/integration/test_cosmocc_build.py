@@ -125,7 +125,8 @@ def test_cpu_levels_compile_for_their_arch_only_and_isolate_with_that_archs_binu
 def test_static_libraries_come_from_cosmoar_with_their_twins(cosmo_build, checkout):
     _, logged = cosmo_build
     archives = [c["argv"] for c in logged if c["tool"] == "cosmoar"]
-    assert len(archives) == 12  # cpu=multi links the CPU levels as objects
+    assert len(archives) == 13  # cpu=multi links the CPU levels as objects
+    assert any(argv[1].endswith("/lib/libggml-rpc.a") for argv in archives)  # the RPC backend in every build
     for argv in archives:
         assert argv[0] == "rcsD" and argv[1].endswith(".a")
         assert all(m.endswith(".o") for m in argv[2:])
@@ -139,7 +140,8 @@ def test_link_makes_one_ape_and_zip_embed_follows(cosmo_build, standin, checkout
     link = links[0]
     assert output_of(link) == "build/cosmocc/bin/llama-server"
     libs = [a for a in link if a.endswith(".a")]
-    assert len(libs) == 12 and "-Wl,--start-group" in link and "-fopenmp" in link
+    assert len(libs) == 13 and "-Wl,--start-group" in link
+    assert "build/cosmocc/lib/libggml-rpc.a" in libs and "-fopenmp" in link
     levels = [a for a in link if "/lib/ggml-cpu-" in a]
     assert levels == [f"build/cosmocc/lib/ggml-cpu-{lv}.o" for arch in MULTI_LEVELS for lv in MULTI_LEVELS[arch]]
     # (In fat mode cosmoc++ runs apelink itself; the build never calls it, so there is nothing of ours to check.)

@@ -52,15 +52,16 @@ def list_ui_files(root, label):
     """[(entry name, path)] for every file under root, sorted; root must hold index.html."""
     if not os.path.isdir(root):
         raise InputError(label, "not a directory", fix="pass a directory of static files (with index.html)")
+    if not os.path.isfile(os.path.join(root, "index.html")):  # before walking what may be a large tree
+        raise InputError(label, "no index.html at the top of the directory", expected="DIR/index.html",
+                         found=f"{len(os.listdir(root))} entries in {root}, none of them index.html",
+                         fix="point it at the directory that holds index.html")
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for f in sorted(filenames):
             path = os.path.join(dirpath, f)
             files.append((f"{UI_DIR}/" + os.path.relpath(path, root).replace(os.sep, "/"), path))
-    if f"{UI_DIR}/index.html" not in [name for name, _ in files]:
-        raise InputError(label, "no index.html at the top of the directory",
-                         fix="point it at the directory that holds index.html")
     return files
 
 

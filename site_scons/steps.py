@@ -39,6 +39,7 @@ class Toolchain:
     cpu_flags: list          # the cpu= baseline every CPU-backend object gets
     openmp_flags: list = field(default_factory=list)
     openmp_defines: list = field(default_factory=list)
+    system: str = "linux"    # the OS the executable runs on: linux, windows or macos
     system_libs: list = field(default_factory=list)
     forced_includes: list = field(default_factory=list)  # nodes -include'd into every C++ object
     level_isolation_flags: list = field(default_factory=list)  # cpu=multi: compile flags of each level

@@ -17,8 +17,10 @@ from lsone.inputs.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported, use_tool
 from steps import CpuBackend, Server
 
-# Upstream's ggml/src/CMakeLists.txt applies these to every ggml target.
-GGML_DIR_DEFINES = ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"]
+# Upstream's ggml/src/CMakeLists.txt applies these to every ggml target, _GNU_SOURCE on Linux only
+# (CPU affinity and memory calls that glibc and musl give as GNU extensions).
+GGML_DIR_DEFINES = {"linux": ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"],
+                    "windows": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600"]}
 # ggml's PUBLIC usage requirement for everything linking it with the CPU backend built in.
 GGML_USERS = ["GGML_USE_CPU"]
 UNITY_BATCH = 16  # upstream: UNITY_BUILD_BATCH_SIZE 16 for src/models/*.cpp
@@ -214,7 +216,7 @@ def cpu_backend(env, source, toolchain):
     src = source.dir.abspath
     lists = _source_lists(src, toolchain)
     ggml_inc = [f"{src}/ggml/include"]
-    defines = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
+    defines = (GGML_DIR_DEFINES[toolchain.system] + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
                toolchain.openmp_defines)
     includes = [f"{src}/ggml", f"{src}/ggml/src", f"{src}/ggml/src/ggml-cpu"] + ggml_inc
     dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), [f"{src}/common"] + ggml_inc)
@@ -258,6 +260,7 @@ def llama_server(env, source, toolchain, cpu):
     quiet_vendor[sha1] = {"flags": ["-w", "-x", "c++"], "env": {"CC": env["CXX"], "CFLAGS": env["CXXFLAGS"]}}
 
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
+    ggml_dir_defines = GGML_DIR_DEFINES[toolchain.system]
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = library("lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
                            [runtime, vendor, s("common")] + llama_inc)
@@ -284,11 +287,11 @@ def llama_server(env, source, toolchain, cpu):
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
         runtime_lib,
         library("ggml", lists["ggml"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
-        library("ggml-rpc", lists["ggml-rpc"], GGML_DIR_DEFINES, [s("ggml/src"), runtime] + ggml_inc),
+                 ggml_dir_defines + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
+        library("ggml-rpc", lists["ggml-rpc"], ggml_dir_defines, [s("ggml/src"), runtime] + ggml_inc),
         *cpu.libraries,
         library("ggml-base", lists["ggml-base"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD"] + toolchain.openmp_defines,
+                 ggml_dir_defines + ["GGML_BUILD"] + toolchain.openmp_defines,
                  [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
     main_o = _objects(env, toolchain, lists["llama-server"],

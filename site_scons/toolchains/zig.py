@@ -1,8 +1,9 @@
 """toolchain=zig: the pinned zig (clang, lld, musl, mingw-w64, libc++) for one target= platform.
 
 Nothing of the host's toolchain is used, and none needs to be installed: the ziglang wheel
-(lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). zig has no
-OpenMP, so ggml runs its own threadpool (GGML_OPENMP off).
+(lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). Windows
+ones link libc++ statically and take only system DLLs (mingw-w64's CRT over Windows' own). zig has
+no OpenMP, so ggml runs its own threadpool (GGML_OPENMP off).
 """
 
 from compile_flags import release_flags
@@ -11,6 +12,16 @@ from lsone.errors import InputError
 from lsone.inputs.zig import TARGETS, check_target, default_target, host_pin, pinned_zig
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
+
+# Per target OS: the system libraries the link needs (upstream's CMake: on WIN32 common links ws2_32,
+# userenv, ntdll and bcrypt; cpp-httplib and ggml-rpc ws2_32), the link flags and the defines
+# every file gets (upstream adds _CRT_SECURE_NO_WARNINGS on WIN32).
+SYSTEM_LIBS = {"linux": ["pthread", "m", "dl"], "windows": ["ws2_32", "userenv", "ntdll", "bcrypt"]}
+LINK_FLAGS = {"linux": ["-static"]}  # musl; Windows has no static system DLLs, libc++ is static there anyway
+OS_DEFINES = {"windows": ["_CRT_SECURE_NO_WARNINGS"]}
+# COFF (Windows' object format) has no partial link: cpu=multi's levels cannot be kept apart that way.
+NO_MULTI = {"windows": "COFF, Windows' object format, has no partial link (ld -r), which is how cpu=multi keeps "
+                       "each level's copy of ggml-cpu apart"}
 
 
 def target_of(values):
@@ -30,7 +41,9 @@ class Zig(ToolchainModule):
                             "this host's", ""),)
     cpu_settings = ("native", "portable", "performant")
     refused_cpu = {"multi": "Its levels are kept apart by a partial link and an objcopy that makes symbols "
-                            "local; zig's objcopy cannot, and no host-independent one is pinned yet."}
+                            "local; zig's objcopy cannot, and no host-independent one is pinned yet. On "
+                            "target=windows-x86_64 there is no partial link at all (COFF): it builds "
+                            "cpu=portable or cpu=performant."}
     auto_cpu = "portable"  # the executable runs on other machines
 
     def at_hand(self, values, lock, store):
@@ -42,6 +55,10 @@ class Zig(ToolchainModule):
         if values["cpu"] == "native" and target != default_target():
             raise InputError("cpu=native", f"refused for target={target}: the executable runs on another "
                              "platform, not on this CPU", fix="cpu=portable or cpu=performant")
+        system = TARGETS[target]["os"]
+        if values["cpu"] == "multi" and system in NO_MULTI:
+            raise InputError("cpu=multi", f"refused for target={target}: {NO_MULTI[system]}",
+                             fix="cpu=portable (runs on any x86-64) or cpu=performant")
 
     def pins(self, values, lock):
         return {"zig": host_pin(lock)}
@@ -70,13 +87,16 @@ class Zig(ToolchainModule):
         # drops at -O2 and above. It maps -O3 to its ReleaseFast, which runs clang at -O2. The zig root
         # is mapped out like the checkout.
         release_flags(env, extra_ccflags=["-g0", "-fomit-frame-pointer"], mapped_dirs=[zig.root])
+        env.Replace(CPPDEFINES=list(env["CPPDEFINES"]) + OS_DEFINES.get(platform["os"], []))
         # -s: the debug sections of zig's own libc++ and musl objects name its cache directory
-        env.Replace(LINKFLAGS=["-s", "-static"] if platform["os"] == "linux" else ["-s"])
+        env.Replace(LINKFLAGS=["-s"] + LINK_FLAGS.get(platform["os"], []))
+        if platform["os"] == "windows":
+            env["PROGSUFFIX"] = ".exe"  # the package too: build/llama-server-one.exe
         identity = ToolchainIdentity(dict(zig.identity, target=target, cpu=cpu))
         return Toolchain(self.name, self, identity, cpu, arches=[platform["arch"]], label=platform["triple"],
                          build_root=f"#build/zig-{target}",  # apart from other toolchains' and targets' objects
                          cpu_flags=self.cpu_flags(cpu, platform["arch"]),
-                         system_libs=["pthread", "m", "dl"] if platform["os"] == "linux" else [])
+                         system=platform["os"], system_libs=SYSTEM_LIBS.get(platform["os"], []))
 
 
 TOOLCHAIN = Zig()

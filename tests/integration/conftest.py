@@ -14,8 +14,11 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from lsone.inputs.store import default_store_root
+from lsone.inputs.pins import load_pin
+from lsone.inputs.store import Store, default_store_root
+from lsone.inputs.zig import default_target
 from lsone.packaging.ape import launch_command
+from lsone.packaging.release import package_file
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 
@@ -215,7 +218,8 @@ def zig_package(tmp_path_factory, *args):
     home.mkdir()
     store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # the real one, not HOME's
     run_scons("toolchain=zig", *store, *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
-    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one"),
+    target = next((a.split("=", 1)[1] for a in args if a.startswith("target=")), default_target())
+    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", package_file(target)),
             "store_args": store}
 
 
@@ -223,3 +227,27 @@ def zig_package(tmp_path_factory, *args):
 def zig_build(tmp_path_factory):
     """The default toolchain=zig package for this host (target= empty), once per session."""
     return zig_package(tmp_path_factory)
+
+
+def pinned_tiny_model(path):
+    """The tiny model, written before any build: gguf-py from the verified llama.cpp tree in the store."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from tiny_model import write_tiny_model
+    tree = Store(os.environ.get("LSONE_STORE") or default_store_root()).realise(
+        load_pin(os.path.join(REPO, "sources.lock"), "sources", "llama.cpp"))
+    return write_tiny_model(os.path.join(tree, "gguf-py"), path)
+
+
+# The Windows package's own args (args=FILE, after assets/default.args in its zip): its tests see them served.
+WINDOWS_EMBEDDED_ARGS = "--ctx-size 128\n--alias from-the-zip\n"
+
+
+@pytest.fixture(scope="session")
+def zig_windows_build(tmp_path_factory):
+    """toolchain=zig target=windows-x86_64, once per session: llama-server-one.exe with the tiny model
+    and WINDOWS_EMBEDDED_ARGS in its zip (and the upstream UI, as every default package)."""
+    inputs = tmp_path_factory.mktemp("zig-windows-inputs")
+    model = pinned_tiny_model(str(inputs / "tiny-random-llama.gguf"))
+    (inputs / "windows.args").write_text(WINDOWS_EMBEDDED_ARGS)
+    return dict(zig_package(tmp_path_factory, "target=windows-x86_64", f"model={model}",
+                            f"args={inputs / 'windows.args'}"), model=model)

@@ -11,7 +11,7 @@ from lsone.compile.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_sp
 from lsone.errors import InputError
 from lsone.inputs.pins import load_lock
 from lsone.inputs.store import Store
-from lsone.packaging.release import artifact_name, challenge, published_digest, write_sums
+from lsone.packaging.release import artifact_name, challenge, package_file, published_digest, write_sums
 from toolchains import Registry
 from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
                        global_cache_dir, host_pin, pin_name)
@@ -88,6 +88,21 @@ def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(t
     assert "refused with toolchain=zig" in str(e.value) and "no host-independent one is pinned" in str(e.value)
 
 
+def test_windows_builds_portable_and_performant_and_refuses_multi_and_native_with_the_reason(tmp_path):
+    assert check_target("windows-x86_64")["triple"] == "x86_64-windows-gnu"
+    for cpu in ("portable", "performant", "auto"):
+        assert plan(tmp_path, target="windows-x86_64", cpu=cpu).cpu in ("portable", "performant")
+    zig, store = Registry().get("zig"), Store(str(tmp_path / "store"))
+    with pytest.raises(InputError) as e:  # its own refusal, whatever zig's Linux targets come to build
+        zig.check(dict(target="windows-x86_64", cpu="multi"), REPO, store, lock())
+    assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "COFF" in str(e.value)
+    assert "cpu=portable" in str(e.value)
+    with pytest.raises(InputError, match="COFF"):
+        plan(tmp_path, target="windows-x86_64", cpu="multi")
+    with pytest.raises(InputError, match="cpu=native: refused for target=windows-x86_64"):
+        plan(tmp_path, target="windows-x86_64", cpu="native")
+
+
 def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):
     assert plan(tmp_path, toolchain="auto").toolchain == "host"
 
@@ -120,6 +135,8 @@ def test_the_global_cache_sits_beside_the_store_one_per_wheel(tmp_path):
 
 def test_release_names_and_sha256sums_round_trip(tmp_path):
     assert artifact_name("linux-x86_64") == "llama-server-one-linux-x86_64"
+    assert artifact_name("windows-x86_64") == "llama-server-one-windows-x86_64.exe"
+    assert (package_file("linux-x86_64"), package_file("windows-x86_64")) == ("llama-server-one", "llama-server-one.exe")
     (tmp_path / "llama-server-one-linux-x86_64").write_bytes(b"one")
     (tmp_path / "llama-server-one-linux-aarch64").write_bytes(b"two")
     sums = write_sums(str(tmp_path), ["llama-server-one-linux-x86_64", "llama-server-one-linux-aarch64"])

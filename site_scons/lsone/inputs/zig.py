@@ -23,9 +23,10 @@ REQUIRED_FILES = (EXECUTABLE, "ziglang/lib/libcxx/include/vector", "ziglang/lib/
 
 # target= names -> zig's target triple, the architecture of cpulevels.py and what the platform is.
 # Only what has been built and run: linux-aarch64 (aarch64-linux-musl, under qemu-aarch64) comes next,
-# Windows (x86_64-windows-gnu) and macOS (aarch64-macos, x86_64-macos) once runtime/ builds there.
+# and macOS (aarch64-macos, x86_64-macos). windows-x86_64 (mingw-w64's CRT, static libc++) runs under wine.
 TARGETS = {
     "linux-x86_64": {"triple": "x86_64-linux-musl", "arch": "x86_64", "os": "linux"},
+    "windows-x86_64": {"triple": "x86_64-windows-gnu", "arch": "x86_64", "os": "windows"},
 }
 HOST_TARGETS = {("Linux", "x86_64"): "linux-x86_64", ("Linux", "aarch64"): None}
 

@@ -132,9 +132,11 @@ class RunningServer:
     # server may bind it first. Ours then exits, and a /health that answers is someone else's.
     PORT_TRIES = 3
 
-    def __init__(self, binary, args, log_path, env=None, wrapper=()):
-        """wrapper: an argv prefix, e.g. an emulator; env: the server's environment."""
+    def __init__(self, binary, args, log_path, env=None, wrapper=(), socket_holders=lambda: []):
+        """wrapper: an argv prefix, e.g. an emulator; env: the server's environment; socket_holders: pids
+        that hold the server's sockets for it (wine's wineserver does, not the Windows process)."""
         self.binary, self.args, self.env, self.wrapper = binary, list(args), env, list(wrapper)
+        self.socket_holders = socket_holders
         self.log = open(log_path, "w")
         self.tries = 0
         self._start()
@@ -172,7 +174,7 @@ class RunningServer:
                 status = None
             if status == 200:
                 inodes = listening_sockets(self.port)
-                if inodes is None or holds_socket(self.proc.pid, inodes):
+                if inodes is None or any(holds_socket(p, inodes) for p in [self.proc.pid, *self.socket_holders()]):
                     return body
                 self._port_taken()
                 continue
@@ -239,7 +241,7 @@ def pinned_tiny_model(path):
 
 
 # The Windows package's own args (args=FILE, after assets/default.args in its zip): its tests see them served.
-WINDOWS_EMBEDDED_ARGS = "--ctx-size 128\n--alias from-the-zip\n"
+WINDOWS_EMBEDDED_ARGS = "--parallel 2\n--alias from-the-zip\n"
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_its_zip_holds_model_args_ui_and_pack_py_which_rewrites_the_same_bytes(z
         (tmp_path / "pack.py").write_bytes(zf.read("pack.py"))
     assert {".args", "manifest.json", "pack.py", MODEL_ENTRY} <= set(names)
     assert any(n.startswith("ui/") for n in names)
-    assert "/zip/tiny-random-llama.gguf" in args and "--alias from-the-zip" in args
+    assert "/zip/tiny-random-llama.gguf" in args and "--parallel 2" in args and "--alias from-the-zip" in args
     assert entry_data_offset(package, MODEL_ENTRY)[0] % 65536 == 0  # MapViewOfFile's allocation granularity
 
     def pack(*argv):
@@ -82,6 +82,20 @@ def wine_env(tmp_path_factory):
         subprocess.run([WINESERVER, "-k"], env=env, timeout=120)  # this prefix's processes only
 
 
+def prefix_wineserver(prefix):
+    """The pids of this prefix's wineserver (its working directory is server-<dev>-<inode> of the prefix):
+    it holds a Windows program's sockets, not the program's own process."""
+    st = os.stat(prefix)
+    name, pids = f"server-{st.st_dev:x}-{st.st_ino:x}", []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.path.basename(os.readlink(f"/proc/{pid}/cwd")) == name:
+                pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
 def get_text(url):
     with urllib.request.urlopen(url, timeout=60) as resp:
         return resp.status, resp.headers.get("Content-Type"), resp.read()
@@ -93,7 +107,8 @@ def test_under_wine_it_serves_health_and_a_completion_from_its_own_zip(zig_windo
     exe.parent.mkdir()
     shutil.copy(zig_windows_build["package"], exe)
     (exe.parent / "llama-server-one.args").write_text("--alias beside-the-exe\n")
-    server = RunningServer(str(exe), ["-t", "2"], tmp_path / "server.log", env=wine_env, wrapper=[WINE])
+    server = RunningServer(str(exe), ["-t", "2"], tmp_path / "server.log", env=wine_env, wrapper=[WINE],
+                           socket_holders=lambda: prefix_wineserver(wine_env["WINEPREFIX"]))
     try:
         health = server.wait_healthy(timeout=900)
         assert health == {"status": "ok"}, health
@@ -101,7 +116,7 @@ def test_under_wine_it_serves_health_and_a_completion_from_its_own_zip(zig_windo
         assert status == 200 and body["tokens_predicted"] == 8, body
         status, props = server.request("GET", "/props")
         assert status == 200
-        assert props["default_generation_settings"]["n_ctx"] == 128  # the embedded args (no -c given)
+        assert props["total_slots"] == 2  # --parallel 2 of the embedded args
         assert props["llama_server_one"]["entries"][MODEL_ENTRY].startswith("sha256:")  # its manifest
         status, models = server.request("GET", "/v1/models")
         assert [m["id"] for m in models["data"]] == ["beside-the-exe"]  # the args file beside it, last

@@ -17,7 +17,9 @@ from toolchains import ToolchainIdentity, ToolchainModule
 # userenv, ntdll and bcrypt; cpp-httplib and ggml-rpc ws2_32), the link flags and the defines
 # every file gets (upstream adds _CRT_SECURE_NO_WARNINGS on WIN32).
 SYSTEM_LIBS = {"linux": ["pthread", "m", "dl"], "windows": ["ws2_32", "userenv", "ntdll", "bcrypt"]}
-LINK_FLAGS = {"linux": ["-static"]}  # musl; Windows has no static system DLLs, libc++ is static there anyway
+# Linux: static musl. Windows: libc++ is linked in anyway (its system DLLs cannot be), and -Brepro makes
+# lld write a hash of the output where the PE header's TimeDateStamp would hold the link's time.
+LINK_FLAGS = {"linux": ["-static"], "windows": ["-Wl,-Brepro"]}
 OS_DEFINES = {"windows": ["_CRT_SECURE_NO_WARNINGS"]}
 # COFF (Windows' object format) has no partial link: cpu=multi's levels cannot be kept apart that way.
 NO_MULTI = {"windows": "COFF, Windows' object format, has no partial link (ld -r), which is how cpu=multi keeps "

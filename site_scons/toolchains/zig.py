@@ -3,6 +3,10 @@
 Nothing of the host's toolchain is used, and none needs to be installed: the ziglang wheel
 (lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). zig has no
 OpenMP, so ggml runs its own threadpool (GGML_OPENMP off).
+
+macOS executables link libc++ in and libSystem dynamically (Apple has no static libc). They use the
+CPU backend only: zig ships libSystem's stubs and headers but no SDK frameworks, so Accelerate (BLAS)
+and Metal cannot be linked; the build never defines GGML_USE_ACCELERATE, GGML_USE_BLAS or GGML_USE_METAL.
 """
 
 from compile_flags import release_flags
@@ -42,6 +46,10 @@ class Zig(ToolchainModule):
         if values["cpu"] == "native" and target != default_target():
             raise InputError("cpu=native", f"refused for target={target}: the executable runs on another "
                              "platform, not on this CPU", fix="cpu=portable or cpu=performant")
+        if values["cpu"] == "multi" and TARGETS[target]["os"] == "macos":
+            raise InputError("cpu=multi", f"refused for target={target}: the levels are kept apart by a partial "
+                             "link and a symbol localiser; Mach-O has a partial link (ld64 -r) but no localiser "
+                             "whose output is proven not to depend on the host", fix="cpu=portable or cpu=performant")
 
     def pins(self, values, lock):
         return {"zig": host_pin(lock)}
@@ -70,13 +78,16 @@ class Zig(ToolchainModule):
         # drops at -O2 and above. It maps -O3 to its ReleaseFast, which runs clang at -O2. The zig root
         # is mapped out like the checkout.
         release_flags(env, extra_ccflags=["-g0", "-fomit-frame-pointer"], mapped_dirs=[zig.root])
-        # -s: the debug sections of zig's own libc++ and musl objects name its cache directory
+        # -s: the debug sections of zig's own libc++ and musl objects name its cache directory. -static
+        # only on Linux: macOS has no static libc. zig signs a Mach-O ad hoc as it links (arm64 runs
+        # nothing unsigned); the zip is appended after that signature (see lsone/packaging/macho.py).
         env.Replace(LINKFLAGS=["-s", "-static"] if platform["os"] == "linux" else ["-s"])
         identity = ToolchainIdentity(dict(zig.identity, target=target, cpu=cpu))
         return Toolchain(self.name, self, identity, cpu, arches=[platform["arch"]], label=platform["triple"],
                          build_root=f"#build/zig-{target}",  # apart from other toolchains' and targets' objects
                          cpu_flags=self.cpu_flags(cpu, platform["arch"]),
-                         system_libs=["pthread", "m", "dl"] if platform["os"] == "linux" else [])
+                         system_libs=["pthread", "m", "dl"] if platform["os"] == "linux" else [],  # libSystem's
+                         target_os=platform["os"])
 
 
 TOOLCHAIN = Zig()

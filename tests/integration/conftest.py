@@ -223,3 +223,9 @@ def zig_package(tmp_path_factory, *args):
 def zig_build(tmp_path_factory):
     """The default toolchain=zig package for this host (target= empty), once per session."""
     return zig_package(tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=["macos-arm64", "macos-x86_64"])
+def zig_macos_build(request, tmp_path_factory):
+    """Each macOS package (toolchain=zig target=macos-*), once per session: they link here, never run."""
+    return dict(zig_package(tmp_path_factory, f"target={request.param}"), target=request.param)

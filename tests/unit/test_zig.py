@@ -88,6 +88,18 @@ def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(t
     assert "refused with toolchain=zig" in str(e.value) and "no host-independent one is pinned" in str(e.value)
 
 
+def test_macos_targets_build_one_cpu_level_and_refuse_cpu_multi_with_the_reason(tmp_path):
+    assert (TARGETS["macos-arm64"]["triple"], TARGETS["macos-x86_64"]["triple"]) == ("aarch64-macos", "x86_64-macos")
+    assert plan(tmp_path, target="macos-arm64").cpu == "portable"
+    assert plan(tmp_path, target="macos-x86_64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError, match="cpu=native: refused for target=macos-arm64"):
+        plan(tmp_path, target="macos-arm64", cpu="native")
+    zig = Registry().get("zig")  # cpu=multi on macOS, as check() sees it once zig's cpu=multi is allowed
+    with pytest.raises(InputError) as e:
+        zig.check({"target": "macos-x86_64", "cpu": "multi"}, REPO, None, lock())
+    assert "Mach-O has a partial link (ld64 -r) but no localiser" in str(e.value) and "cpu=portable" in str(e.value)
+
+
 def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):
     assert plan(tmp_path, toolchain="auto").toolchain == "host"
 

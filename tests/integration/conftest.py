@@ -223,3 +223,13 @@ def zig_package(tmp_path_factory, *args):
 def zig_build(tmp_path_factory):
     """The default toolchain=zig package for this host (target= empty), once per session."""
     return zig_package(tmp_path_factory)
+
+
+# The linux-aarch64 package's build: the one per session, whatever the host.
+ZIG_AARCH64_ARGS = ("target=linux-aarch64", "cpu=portable")
+
+
+@pytest.fixture(scope="session")
+def zig_aarch64_build(tmp_path_factory):
+    """The toolchain=zig linux-aarch64 package, cross-built once per session (run under qemu-aarch64)."""
+    return dict(zig_package(tmp_path_factory, *ZIG_AARCH64_ARGS), args=ZIG_AARCH64_ARGS)

@@ -43,9 +43,10 @@ def test_an_unpinned_host_names_the_way_out():
 
 def test_targets_default_to_the_host_and_unknown_ones_are_named():
     assert default_target("Linux", "x86_64") == "linux-x86_64"
-    assert default_target("Linux", "aarch64") is None  # an aarch64 host builds for linux-x86_64 (target=)
+    assert default_target("Linux", "aarch64") == "linux-aarch64"
     assert default_target("SunOS", "sparc") is None
     assert check_target("linux-x86_64")["triple"] == "x86_64-linux-musl"
+    assert check_target("linux-aarch64") == {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"}
     with pytest.raises(InputError) as e:
         check_target("linux-riscv64")
     assert "target=linux-riscv64" in str(e.value) and "linux-x86_64" in str(e.value)
@@ -81,6 +82,7 @@ def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(t
     assert "zig" in Registry().names() and Registry().get("zig").variables[0][0] == "target"
     assert plan(tmp_path).cpu == "portable"  # cpu=auto: the executable runs on other machines
     assert plan(tmp_path, target="linux-x86_64", cpu="performant").cpu == "performant"
+    assert plan(tmp_path, target="linux-aarch64", cpu="performant").cpu == "performant"
     with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
         plan(tmp_path, target="linux-riscv64")
     with pytest.raises(InputError) as e:

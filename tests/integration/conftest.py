@@ -225,6 +225,13 @@ def zig_build(tmp_path_factory):
     return zig_package(tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def zig_multi_build(tmp_path_factory):
+    """toolchain=zig cpu=multi for this host, once per session: only the levels' objects differ from
+    zig_build's, and the CacheDir shares the rest."""
+    return zig_package(tmp_path_factory, "cpu=multi")
+
+
 # The linux-aarch64 package's build: the one per session, whatever the host.
 ZIG_AARCH64_ARGS = ("target=linux-aarch64", "cpu=portable")
 
@@ -232,4 +239,4 @@ ZIG_AARCH64_ARGS = ("target=linux-aarch64", "cpu=portable")
 @pytest.fixture(scope="session")
 def zig_aarch64_build(tmp_path_factory):
     """The toolchain=zig linux-aarch64 package, cross-built once per session (run under qemu-aarch64)."""
-    return dict(zig_package(tmp_path_factory, *ZIG_AARCH64_ARGS), args=ZIG_AARCH64_ARGS)
+    return zig_package(tmp_path_factory, *ZIG_AARCH64_ARGS)

@@ -115,16 +115,15 @@ def relocations(path):
 
 def groups(path):
     """{(signature, member section names)} of the COMDAT groups, as GNU readelf reads them."""
-    found, members = set(), None
-    for line in run("readelf", "-gW", path).stdout.splitlines() + ["group"]:
+    found = {}  # signature -> members
+    members = None
+    for line in run("readelf", "-gW", path).stdout.splitlines():
         signature = re.match(r"\s*COMDAT group section \[\s*\d+\] `[^']*' \[([^\]]*)\]", line)
-        if (signature or line == "group") and members is not None:
-            found.add((name, tuple(members)))
         if signature:
-            name, members = signature.group(1), []
+            members = found.setdefault(signature.group(1), [])
         elif members is not None and re.match(r"\s*\[\s*\d+\]", line):
             members.append(line.split()[-1])
-    return found
+    return {(name, tuple(members)) for name, members in found.items()}
 
 
 def check_symbol_order(path):

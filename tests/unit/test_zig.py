@@ -110,8 +110,9 @@ def test_cpu_multi_isolates_levels_with_zigs_lld_and_the_localiser_by_name_its_h
     assert "localiser" not in toolchain.identity.general_signature()  # only the CPU backend's objects depend on it
     command = isolate_commands([Node("build/lib/ggml-cpu-x64.o")], [Node("build/obj/a.o")],
                                {"CPU_LEVEL": "x64", "TOOLCHAIN": toolchain}, False)
-    assert command.startswith("zig ld.lld -r --force-group-allocation -o build/lib/ggml-cpu-x64.o.r build/obj/a.o && "
-                              "python3 -m lsone.compile.elf_localise --redefine-sym=ggml_backend_init=lsone_cpu_x64_init")
+    assert command.startswith("zig ld.lld -r --force-group-allocation -o build/lib/ggml-cpu-x64.o.r build/obj/a.o "
+                              "&& python3 -m lsone.compile.elf_localise "
+                              "--redefine-sym=ggml_backend_init=lsone_cpu_x64_init")
     assert REPO not in command and str(tmp_path) not in command
     found = subprocess.run(["python3", "-m", "lsone.compile.elf_localise", "--help"], env=env["ENV"],
                            stdout=subprocess.PIPE, text=True)  # as the build runs it: by ENV's PATH and PYTHONPATH

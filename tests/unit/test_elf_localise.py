@@ -4,12 +4,11 @@ symbols, read back by GNU readelf; and two copies of one code, isolated, link in
 """
 
 import os
-import re
-import shutil
 import subprocess
 
 import pytest
 
+from elf_readback import check_symbol_order, groups, relocations, run, symbols, tool
 from lsone.compile import elf_localise
 from lsone.compile.elf_localise import ElfObject, localise, localise_file
 from lsone.errors import InputError
@@ -49,24 +48,8 @@ BUILDS = {
     ("clang", "aarch64"): (["clang++", "--target=aarch64-linux-gnu"], "aarch64-linux-gnu-", ["qemu-aarch64"]),
 }
 FLAGS = ["-O2", "-fno-exceptions", "-fno-rtti", "-fno-stack-protector", "-c"]
-PACKAGES = {"g++": "build-essential", "clang++": "clang", "objcopy": "binutils", "ld": "binutils",
-            "readelf": "binutils", "aarch64-linux-gnu-objcopy": "binutils-aarch64-linux-gnu",
-            "aarch64-linux-gnu-ld": "binutils-aarch64-linux-gnu", "qemu-aarch64": "qemu-user"}
 RENAMES = {"ggml_backend_init": "lsone_cpu_one_init", "ggml_backend_score": "lsone_cpu_one_score"}
 KEEP = ["lsone_cpu_one_init", "lsone_cpu_one_score"]
-
-
-def tool(name):
-    if not shutil.which(name):
-        pytest.fail(f"{name} is not on PATH: install Debian's {PACKAGES[name]} (./test does)")
-    return name
-
-
-def run(*argv, cwd=None):
-    result = subprocess.run([tool(argv[0]), *argv[1:]], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    assert result.returncode == 0, f"{' '.join(argv)}:\n{result.stderr}"
-    return result
 
 
 def level_object(tmp_path, build, level=1, partial=False, name=None):
@@ -80,61 +63,6 @@ def level_object(tmp_path, build, level=1, partial=False, name=None):
         run(prefix + "ld", "-r", "--force-group-allocation", "-o", out + ".r", out)
         out += ".r"
     return out
-
-
-def section_names(path):
-    text = run("readelf", "-SW", path).stdout
-    return {int(n): name for n, name in re.findall(r"^\s*\[\s*(\d+)\]\s+(\S*)", text, re.M)}
-
-
-def symbols(path):
-    """{(name, binding, type, section name, value, size)} as GNU readelf reads them."""
-    sections, found = section_names(path), set()
-    for line in run("readelf", "-sW", path).stdout.splitlines():
-        fields = line.split()
-        if len(fields) >= 7 and fields[0].rstrip(":").isdigit() and fields[0] != "0:":
-            ndx = fields[6]
-            section = sections[int(ndx)] if ndx.isdigit() else ndx
-            found.add((fields[7] if len(fields) > 7 else "", fields[4], fields[3], section, fields[1], fields[2]))
-    return found
-
-
-def relocations(path):
-    """{relocation section: [(offset, type, symbol name and addend)]} as GNU readelf reads them."""
-    found, current = {}, None
-    for line in run("readelf", "-rW", path).stdout.splitlines():
-        header = re.match(r"Relocation section '([^']+)'", line)
-        if header:
-            current = found.setdefault(header.group(1), [])
-            continue
-        entry = re.match(r"^([0-9a-f]{8,})\s+[0-9a-f]+\s+(\S+)\s+(?:[0-9a-f]{8,}\s+)?(.*)$", line)
-        if entry and current is not None:
-            current.append((entry.group(1), entry.group(2), entry.group(3).strip()))
-    return found
-
-
-def groups(path):
-    """{(signature, member section names)} of the COMDAT groups, as GNU readelf reads them."""
-    found, members = set(), None
-    for line in run("readelf", "-gW", path).stdout.splitlines() + ["group"]:
-        signature = re.match(r"\s*COMDAT group section \[\s*\d+\] `[^']*' \[([^\]]*)\]", line)
-        if (signature or line == "group") and members is not None:
-            found.add((name, tuple(members)))
-        if signature:
-            name, members = signature.group(1), []
-        elif members is not None and re.match(r"\s*\[\s*\d+\]", line):
-            members.append(line.split()[-1])
-    return found
-
-
-def check_symbol_order(path):
-    """ELF's rule, read by readelf: every local symbol before .symtab's sh_info, no local after it."""
-    result = run("readelf", "-sW", path)
-    assert "Warning" not in result.stderr, result.stderr
-    header = re.search(r"\.symtab\s+SYMTAB\s.*", run("readelf", "-SW", path).stdout).group(0)
-    info = int(header.split()[-2])  # ... Flg Lk Inf Al: the flags may be empty
-    bindings = [line.split()[4] for line in result.stdout.splitlines() if re.match(r"\s*\d+:", line)]
-    assert all(b == "LOCAL" for b in bindings[:info]) and "LOCAL" not in bindings[info:], (info, bindings)
 
 
 def objcopy(build, src, out, renames=RENAMES, keep=KEEP):

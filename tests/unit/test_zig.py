@@ -101,10 +101,15 @@ def test_cpu_multi_is_refused_for_a_target_without_an_elf_partial_link(tmp_path,
     assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "cpu=portable" in str(e.value)
 
 
+def unpacked_zig(tmp_path):
+    """What configure() gets from the store, without a zig: it runs nothing at configure time."""
+    return Zig(str(tmp_path / "zig"), str(tmp_path / "cache"), {"kind": "zig", "version": "0.17.1", "wheel": "sha256:x"})
+
+
 def test_cpu_multi_isolates_levels_with_zigs_lld_and_the_localiser_by_name_its_hash_in_the_identity(tmp_path):
     """No machine path in the commands; the localiser's sha256 rebuilds the levels when it changes, and only them."""
     env = Environment(tools=[])
-    zig = Zig(str(tmp_path / "zig"), str(tmp_path / "cache"), {"kind": "zig", "version": "0.17.1", "wheel": "sha256:x"})
+    zig = unpacked_zig(tmp_path)
     toolchain = Registry().get("zig").configure(env, {"target": "linux-x86_64"}, zig, "multi")
     assert toolchain.relocatable_tools == {"x86_64": ("zig ld.lld", "python3 -m lsone.compile.elf_localise")}
     localiser = os.path.join(REPO, "site_scons", "lsone", "compile", "elf_localise.py")
@@ -112,14 +117,26 @@ def test_cpu_multi_isolates_levels_with_zigs_lld_and_the_localiser_by_name_its_h
     assert "localiser" not in toolchain.identity.general_signature()  # only the CPU backend's objects depend on it
     command = isolate_commands([Node("build/lib/ggml-cpu-x64.o")], [Node("build/obj/a.o")],
                                {"CPU_LEVEL": "x64", "TOOLCHAIN": toolchain}, False)
-    assert command.startswith("zig ld.lld -r --force-group-allocation -o build/lib/ggml-cpu-x64.o.r build/obj/a.o && "
-                              "python3 -m lsone.compile.elf_localise --redefine-sym=ggml_backend_init=lsone_cpu_x64_init")
+    assert command.startswith("zig ld.lld -r --force-group-allocation -o build/lib/ggml-cpu-x64.o.r build/obj/a.o "
+                              "&& python3 -m lsone.compile.elf_localise "
+                              "--redefine-sym=ggml_backend_init=lsone_cpu_x64_init")
     assert REPO not in command and str(tmp_path) not in command
     found = subprocess.run(["python3", "-m", "lsone.compile.elf_localise", "--help"], env=env["ENV"],
                            stdout=subprocess.PIPE, text=True)  # as the build runs it: by ENV's PATH and PYTHONPATH
     assert found.returncode == 0 and "--keep-global-symbol" in found.stdout
     portable = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-x86_64"}, zig, "portable")
     assert "localiser" not in portable.identity.record and portable.relocatable_tools == {}
+
+
+
+def test_cpu_multi_isolation_follows_the_targets_architecture(tmp_path, monkeypatch):
+    """Nothing in it is x86_64's: a linux-aarch64 row (another branch adds it) gets the same tools for aarch64."""
+    monkeypatch.setitem(TARGETS, "linux-aarch64", TARGETS.get("linux-aarch64") or
+                        {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"})
+    zig = unpacked_zig(tmp_path)
+    toolchain = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-aarch64"}, zig, "multi")
+    assert toolchain.arches == ["aarch64"] and list(toolchain.relocatable_tools) == ["aarch64"]
+    assert toolchain.cpu_flags == ["-mcpu=generic"]
 
 
 def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):

@@ -38,7 +38,11 @@ class Zig(ToolchainModule):
     variables = (("target", "toolchain=zig: the platform to build for (" + ", ".join(TARGETS) + "); empty is "
                             "this host's", ""),)
     cpu_settings = ("native", "portable", "performant", "multi")
-    auto_cpu = "portable"  # the executable runs on other machines
+    auto_cpu = "multi"  # the executable runs on other machines: every level, the best one chosen at start
+
+    def cpu_for_auto(self, values):
+        """multi where levels can be kept apart (Linux targets), else portable."""
+        return "multi" if TARGETS[target_of(values)]["os"] == "linux" else "portable"
 
     def at_hand(self, values, lock, store):
         return False  # toolchain=auto keeps host until zig's builds reach its speed (see README)

@@ -85,7 +85,7 @@ def plan(tmp_path, **values):
 
 def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(tmp_path):
     assert "zig" in Registry().names() and Registry().get("zig").variables[0][0] == "target"
-    assert plan(tmp_path).cpu == "portable"  # cpu=auto: the executable runs on other machines
+    assert plan(tmp_path).cpu == "multi"  # cpu=auto: the executable runs on other machines, at their best
     assert plan(tmp_path, target="linux-x86_64", cpu="performant").cpu == "performant"
     assert plan(tmp_path, target="linux-aarch64", cpu="performant").cpu == "performant"
     with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
@@ -96,6 +96,7 @@ def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(t
 def test_cpu_multi_is_refused_for_a_target_without_an_elf_partial_link(tmp_path, monkeypatch):
     monkeypatch.setitem(TARGETS, "windows-x86_64", {"triple": "x86_64-windows-gnu", "arch": "x86_64", "os": "windows"})
     assert plan(tmp_path, target="windows-x86_64", cpu="portable").cpu == "portable"
+    assert plan(tmp_path, target="windows-x86_64").cpu == "portable"  # cpu=auto where multi is refused
     with pytest.raises(InputError) as e:
         plan(tmp_path, target="windows-x86_64", cpu="multi")
     assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "cpu=portable" in str(e.value)

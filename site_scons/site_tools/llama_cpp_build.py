@@ -17,9 +17,10 @@ from lsone.inputs.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported, use_tool
 from steps import CpuBackend, Server
 
-# Upstream's ggml/src/CMakeLists.txt applies these to every ggml target, _GNU_SOURCE on Linux only
-# (CPU affinity and memory calls that glibc and musl give as GNU extensions).
+# Upstream's ggml/src/CMakeLists.txt applies these to every ggml target: _GNU_SOURCE on Linux; on macOS
+# _DARWIN_C_SOURCE, without which _XOPEN_SOURCE hides the BSD and Darwin calls ggml makes (RLIMIT_MEMLOCK...).
 GGML_DIR_DEFINES = {"linux": ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"],
+                    "macos": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600", "_DARWIN_C_SOURCE"],
                     "windows": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600"]}
 # ggml's PUBLIC usage requirement for everything linking it with the CPU backend built in.
 GGML_USERS = ["GGML_USE_CPU"]
@@ -216,8 +217,8 @@ def cpu_backend(env, source, toolchain):
     src = source.dir.abspath
     lists = _source_lists(src, toolchain)
     ggml_inc = [f"{src}/ggml/include"]
-    defines = (GGML_DIR_DEFINES[toolchain.system] + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
-               toolchain.openmp_defines)
+    defines = (GGML_DIR_DEFINES[toolchain.target_os] + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK",
+                                                         "GGML_USE_LLAMAFILE"] + toolchain.openmp_defines)
     includes = [f"{src}/ggml", f"{src}/ggml/src", f"{src}/ggml/src/ggml-cpu"] + ggml_inc
     dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), [f"{src}/common"] + ggml_inc)
     if toolchain.cpu == "multi":
@@ -251,6 +252,7 @@ def llama_server(env, source, toolchain, cpu):
     vendor = s("vendor")
     common_inc = [s("common"), vendor] + llama_inc
     openmp = toolchain.openmp_flags
+    ggml_dir_defines = GGML_DIR_DEFINES[toolchain.target_os]
     llama_core, llama_models = _split(lists["llama"], "src/models")
     common_core, common_parsers = _split(lists["llama-common"], "common/parsers")
     mtmd_core, mtmd_models = _split(lists["mtmd"], "tools/mtmd/models")
@@ -260,7 +262,6 @@ def llama_server(env, source, toolchain, cpu):
     quiet_vendor[sha1] = {"flags": ["-w", "-x", "c++"], "env": {"CC": env["CXX"], "CFLAGS": env["CXXFLAGS"]}}
 
     runtime = env.Dir("#runtime")  # our own C++: args layers and the /zip/ reader, called by patches/
-    ggml_dir_defines = GGML_DIR_DEFINES[toolchain.system]
     server_inc = [s("tools/server"), s("tools/mtmd"), src, runtime] + common_inc
     runtime_lib = library("lsone-runtime", sorted(env.Glob("#runtime/*.cpp"), key=str), [],
                            [runtime, vendor, s("common")] + llama_inc)
@@ -298,7 +299,7 @@ def llama_server(env, source, toolchain, cpu):
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
     main_o += cpu.objects
     link = {}
-    if env["PLATFORM"] != "darwin":
+    if toolchain.target_os != "macos":  # a Mach-O linker searches archives until nothing new resolves
         # A group lets GNU ld resolve the static libraries' mutual references in one pass.
         link["LINKCOM"] = env["LINKCOM"].replace("$_LIBFLAGS", "-Wl,--start-group $_LIBFLAGS -Wl,--end-group")
     program = env.Program(f"{toolchain.build_root}/bin/llama-server", main_o,

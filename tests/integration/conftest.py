@@ -227,8 +227,22 @@ def zig_package(tmp_path_factory, *args):
 
 @pytest.fixture(scope="session")
 def zig_build(tmp_path_factory):
-    """The default toolchain=zig package for this host (target= empty), once per session."""
+    """The default toolchain=zig package for this host (target= empty, so cpu=multi on Linux), once per
+    session: the README's hash, the release's Linux package and the CPU-level tests all use it."""
     return zig_package(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def zig_aarch64_build(tmp_path_factory):
+    """toolchain=zig target=linux-aarch64 cpu=multi, cross-built once per session whatever the host: the one
+    aarch64 build, so its levels' scoring is tested too (under qemu-aarch64)."""
+    return zig_package(tmp_path_factory, "target=linux-aarch64", "cpu=multi")
+
+
+@pytest.fixture(scope="session", params=["macos-arm64", "macos-x86_64"])
+def zig_macos_build(request, tmp_path_factory):
+    """Each macOS package (toolchain=zig target=macos-*), once per session: they link here, never run."""
+    return dict(zig_package(tmp_path_factory, f"target={request.param}"), target=request.param)
 
 
 def pinned_tiny_model(path):

@@ -53,7 +53,7 @@ def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
     pin = load_lock(os.path.join(REPO, "toolchains.lock"), "toolchains")[pin_name()]
     tool = manifest["toolchain"]
     assert (tool["kind"], tool["version"], tool["wheel"]) == ("zig", pin.version, pin.hash)
-    assert (tool["target"], tool["cpu"]) == (default_target(), "portable")
+    assert (tool["target"], tool["cpu"]) == (default_target(), "multi")
     with open(zig_build["package"], "rb") as f:
         data = f.read()
     store = Store(os.environ.get("LSONE_STORE") or default_store_root())

@@ -2,8 +2,10 @@
 
 import hashlib
 import os
+import subprocess
 
 import pytest
+from SCons.Environment import Environment
 
 import build_plan
 from conftest import REPO
@@ -11,9 +13,12 @@ from lsone.compile.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_sp
 from lsone.errors import InputError
 from lsone.inputs.pins import load_lock
 from lsone.inputs.store import Store
+from lsone.inputs.treehash import file_sha256
 from lsone.packaging.release import artifact_name, challenge, package_file, published_digest, write_sums
 from toolchains import Registry
-from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
+from test_cpu_levels import Node
+from isolate_cpu_levels import isolate_commands
+from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, Zig, check_layout, check_target, default_target,
                        global_cache_dir, host_pin, pin_name)
 
 
@@ -43,9 +48,10 @@ def test_an_unpinned_host_names_the_way_out():
 
 def test_targets_default_to_the_host_and_unknown_ones_are_named():
     assert default_target("Linux", "x86_64") == "linux-x86_64"
-    assert default_target("Linux", "aarch64") is None  # an aarch64 host builds for linux-x86_64 (target=)
+    assert default_target("Linux", "aarch64") == "linux-aarch64"
     assert default_target("SunOS", "sparc") is None
     assert check_target("linux-x86_64")["triple"] == "x86_64-linux-musl"
+    assert check_target("linux-aarch64") == {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"}
     with pytest.raises(InputError) as e:
         check_target("linux-riscv64")
     assert "target=linux-riscv64" in str(e.value) and "linux-x86_64" in str(e.value)
@@ -79,26 +85,77 @@ def plan(tmp_path, **values):
 
 def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(tmp_path):
     assert "zig" in Registry().names() and Registry().get("zig").variables[0][0] == "target"
-    assert plan(tmp_path).cpu == "portable"  # cpu=auto: the executable runs on other machines
+    assert plan(tmp_path).cpu == "multi"  # cpu=auto: the executable runs on other machines, at their best
     assert plan(tmp_path, target="linux-x86_64", cpu="performant").cpu == "performant"
+    assert plan(tmp_path, target="linux-aarch64", cpu="performant").cpu == "performant"
     with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
         plan(tmp_path, target="linux-riscv64")
+    assert plan(tmp_path, cpu="multi").cpu == "multi"
+
+
+def test_cpu_multi_is_refused_for_a_target_without_an_elf_partial_link(tmp_path, monkeypatch):
+    monkeypatch.setitem(TARGETS, "windows-x86_64", {"triple": "x86_64-windows-gnu", "arch": "x86_64", "os": "windows"})
+    assert plan(tmp_path, target="windows-x86_64", cpu="portable").cpu == "portable"
+    assert plan(tmp_path, target="windows-x86_64").cpu == "portable"  # cpu=auto where multi is refused
     with pytest.raises(InputError) as e:
-        plan(tmp_path, cpu="multi")
-    assert "refused with toolchain=zig" in str(e.value) and "no host-independent one is pinned" in str(e.value)
-
-
-def test_windows_builds_portable_and_performant_and_refuses_multi_and_native_with_the_reason(tmp_path):
-    assert check_target("windows-x86_64")["triple"] == "x86_64-windows-gnu"
-    for cpu in ("portable", "performant", "auto"):
-        assert plan(tmp_path, target="windows-x86_64", cpu=cpu).cpu in ("portable", "performant")
-    zig, store = Registry().get("zig"), Store(str(tmp_path / "store"))
-    with pytest.raises(InputError) as e:  # its own refusal, whatever zig's Linux targets come to build
-        zig.check(dict(target="windows-x86_64", cpu="multi"), REPO, store, lock())
-    assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "COFF" in str(e.value)
-    assert "cpu=portable" in str(e.value)
-    with pytest.raises(InputError, match="COFF"):
         plan(tmp_path, target="windows-x86_64", cpu="multi")
+    assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "cpu=portable" in str(e.value)
+
+
+def unpacked_zig(tmp_path):
+    """What configure() gets from the store, without a zig: it runs nothing at configure time."""
+    return Zig(str(tmp_path / "zig"), str(tmp_path / "cache"), {"kind": "zig", "version": "0.17.1", "wheel": "sha256:x"})
+
+
+def test_cpu_multi_isolates_levels_with_zigs_lld_and_the_localiser_by_name_its_hash_in_the_identity(tmp_path):
+    """No machine path in the commands; the localiser's sha256 rebuilds the levels when it changes, and only them."""
+    env = Environment(tools=[])
+    zig = unpacked_zig(tmp_path)
+    toolchain = Registry().get("zig").configure(env, {"target": "linux-x86_64"}, zig, "multi")
+    assert toolchain.relocatable_tools == {"x86_64": ("zig ld.lld", "python3 -m lsone.compile.elf_localise")}
+    localiser = os.path.join(REPO, "site_scons", "lsone", "compile", "elf_localise.py")
+    assert toolchain.identity.record["localiser"]["sha256"] == file_sha256(localiser)
+    assert "localiser" not in toolchain.identity.general_signature()  # only the CPU backend's objects depend on it
+    command = isolate_commands([Node("build/lib/ggml-cpu-x64.o")], [Node("build/obj/a.o")],
+                               {"CPU_LEVEL": "x64", "TOOLCHAIN": toolchain}, False)
+    assert command.startswith("zig ld.lld -r --force-group-allocation -o build/lib/ggml-cpu-x64.o.r build/obj/a.o "
+                              "&& python3 -m lsone.compile.elf_localise "
+                              "--redefine-sym=ggml_backend_init=lsone_cpu_x64_init")
+    assert REPO not in command and str(tmp_path) not in command
+    found = subprocess.run(["python3", "-m", "lsone.compile.elf_localise", "--help"], env=env["ENV"],
+                           stdout=subprocess.PIPE, text=True)  # as the build runs it: by ENV's PATH and PYTHONPATH
+    assert found.returncode == 0 and "--keep-global-symbol" in found.stdout
+    portable = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-x86_64"}, zig, "portable")
+    assert "localiser" not in portable.identity.record and portable.relocatable_tools == {}
+
+
+
+def test_cpu_multi_isolation_follows_the_targets_architecture(tmp_path):
+    """Nothing in it is x86_64's: linux-aarch64 gets the same tools for aarch64."""
+    zig = unpacked_zig(tmp_path)
+    toolchain = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-aarch64"}, zig, "multi")
+    assert toolchain.arches == ["aarch64"] and list(toolchain.relocatable_tools) == ["aarch64"]
+    assert toolchain.cpu_flags == ["-mcpu=generic"]
+
+
+def test_macos_targets_build_one_cpu_level_and_refuse_cpu_multi_with_the_reason(tmp_path):
+    assert (TARGETS["macos-arm64"]["triple"], TARGETS["macos-x86_64"]["triple"]) == ("aarch64-macos", "x86_64-macos")
+    assert plan(tmp_path, target="macos-arm64").cpu == "portable"
+    assert plan(tmp_path, target="macos-x86_64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError, match="cpu=native: refused for target=macos-arm64"):
+        plan(tmp_path, target="macos-arm64", cpu="native")
+    zig = Registry().get("zig")  # cpu=multi on macOS, as check() sees it once zig's cpu=multi is allowed
+    with pytest.raises(InputError) as e:
+        zig.check({"target": "macos-x86_64", "cpu": "multi"}, REPO, None, lock())
+    assert "Mach-O has a partial link (ld64 -r) but no localiser" in str(e.value) and "cpu=portable" in str(e.value)
+
+
+def test_windows_refuses_cpu_multi_for_coff_and_cpu_native(tmp_path):
+    assert check_target("windows-x86_64")["triple"] == "x86_64-windows-gnu"
+    assert plan(tmp_path, target="windows-x86_64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError) as e:
+        plan(tmp_path, target="windows-x86_64", cpu="multi")
+    assert "COFF, Windows' object format, has no partial link" in str(e.value)
     with pytest.raises(InputError, match="cpu=native: refused for target=windows-x86_64"):
         plan(tmp_path, target="windows-x86_64", cpu="native")
 

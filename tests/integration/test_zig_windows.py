@@ -42,7 +42,7 @@ def test_the_package_is_a_pe32_plus_console_executable_for_x86_64(zig_windows_bu
     assert pe_header(zig_windows_build["package"]) == (MACHINE_AMD64, PE32_PLUS, CONSOLE)
 
 
-def test_its_zip_holds_model_args_ui_and_pack_py_which_rewrites_the_same_bytes(zig_windows_build, tmp_path):
+def test_its_zip_holds_model_args_ui_and_pack_py_which_lists_it_and_rewrites_the_same_bytes(zig_windows_build, tmp_path):
     package = zig_windows_build["package"]
     with zipfile.ZipFile(package) as zf:
         names = zf.namelist()
@@ -57,7 +57,10 @@ def test_its_zip_holds_model_args_ui_and_pack_py_which_rewrites_the_same_bytes(z
         result = subprocess.run([sys.executable, "-I", "pack.py", *map(str, argv)], cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
         assert result.returncode == 0, result.stdout
+        return result.stdout
 
+    listed = {row.split()[-1]: tuple(map(int, row.split()[:2])) for row in pack(package, "--list").splitlines()[2:]}
+    assert listed[MODEL_ENTRY] == entry_data_offset(package, MODEL_ENTRY) and ".args" in listed
     pack(package, "--no-model", "-o", "stripped.exe")
     with zipfile.ZipFile(tmp_path / "stripped.exe") as zf:
         assert MODEL_ENTRY not in zf.namelist()

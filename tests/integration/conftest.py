@@ -234,15 +234,23 @@ def zig_build(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def zig_aarch64_build(tmp_path_factory):
-    """toolchain=zig target=linux-aarch64 cpu=multi, cross-built once per session whatever the host: the one
-    aarch64 build, so its levels' scoring is tested too (under qemu-aarch64)."""
-    return zig_package(tmp_path_factory, "target=linux-aarch64", "cpu=multi")
+    """toolchain=zig target=linux-aarch64 (cpu=auto: multi), cross-built once per session whatever the host:
+    the one aarch64 build, so its levels' scoring is tested too (under qemu-aarch64), and the release's."""
+    return zig_package(tmp_path_factory, "target=linux-aarch64")
 
 
-@pytest.fixture(scope="session", params=["macos-arm64", "macos-x86_64"])
-def zig_macos_build(request, tmp_path_factory):
+MACOS_TARGETS = ("macos-arm64", "macos-x86_64")
+
+
+@pytest.fixture(scope="session")
+def zig_macos_builds(tmp_path_factory):
     """Each macOS package (toolchain=zig target=macos-*), once per session: they link here, never run."""
-    return dict(zig_package(tmp_path_factory, f"target={request.param}"), target=request.param)
+    return {t: dict(zig_package(tmp_path_factory, f"target={t}"), target=t) for t in MACOS_TARGETS}
+
+
+@pytest.fixture(scope="session", params=MACOS_TARGETS)
+def zig_macos_build(request, zig_macos_builds):
+    return zig_macos_builds[request.param]
 
 
 def pinned_tiny_model(path):

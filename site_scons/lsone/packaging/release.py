@@ -14,7 +14,7 @@ from ..inputs.zig import TARGETS
 
 PACKAGE = "llama-server-one"
 # What `scons release` builds, in order.
-RELEASE_TARGETS = ("linux-x86_64", "windows-x86_64")
+RELEASE_TARGETS = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64", "macos-x86_64")
 SUMS_FILE = "SHA256SUMS"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](\S+)$")
 

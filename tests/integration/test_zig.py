@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from integration.conftest import RunningServer, run_scons
+from integration.conftest import RunningServer, copy_checkout, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.inputs.pins import load_lock  # noqa: E402
@@ -21,7 +21,7 @@ from lsone.inputs.store import Store, default_store_root  # noqa: E402
 from lsone.inputs.treehash import file_sha256  # noqa: E402
 from lsone.inputs.zig import TARGETS, default_target, global_cache_dir, pin_name  # noqa: E402
 from lsone.packaging.compare import zip_start  # noqa: E402
-from lsone.packaging.release import RELEASE_TARGETS, artifact_name  # noqa: E402
+from lsone.packaging.release import RELEASE_TARGETS, artifact_name, read_sums  # noqa: E402
 
 pytestmark = pytest.mark.skipif(default_target() != "linux-x86_64",
                                 reason="the zig package tested here is linux-x86_64's, run where it runs")
@@ -96,22 +96,24 @@ def test_release_sums_match_the_readme_and_verify_challenges_a_build_with_them(z
     # The shared builds first: release's objects and links then come from the CacheDir (the Windows one differs
     # only in its zip), so the session compiles each target once. Each default package the release builds here
     # must be byte-identical to the one built in another checkout.
-    env = dict(os.environ, HOME=zig_build["home"])
-    run_scons("release", "toolchain=zig", *zig_build["store_args"], cwd=zig_build["checkout"], env=env)
-    sums = os.path.join(zig_build["checkout"], "build", "release", "SHA256SUMS")
-    lines = open(sums).read().splitlines()
-    assert [line.split("  ")[1] for line in lines] == [artifact_name(t) for t in RELEASE_TARGETS] and \
+    # in a checkout of its own: a release leaves the last target's package in build/
+    checkout, home = copy_checkout(tmp_path / "checkout"), tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    run_scons("release", "toolchain=zig", *zig_build["store_args"], cwd=checkout, env=env)
+    sums = os.path.join(checkout, "build", "release", "SHA256SUMS")
+    published = read_sums(sums)
+    assert sorted(published) == sorted(artifact_name(t) for t in RELEASE_TARGETS) and \
         set(RELEASE_TARGETS) == set(TARGETS)  # every target
     elsewhere = {default_target(): zig_build, "linux-aarch64": zig_aarch64_build, **zig_macos_builds}
-    for target, line in zip(RELEASE_TARGETS, lines):
-        if target in elsewhere:
-            assert line == f"{file_sha256(elsewhere[target]['package'])}  {artifact_name(target)}"
-    line = lines[RELEASE_TARGETS.index(default_target())]
+    for target, build in elsewhere.items():
+        assert published[artifact_name(target)] == file_sha256(build["package"]), target
+    line = f"{published[artifact_name(default_target())]}  {artifact_name(default_target())}"
     with open(os.path.join(REPO, "README.md")) as f:
         assert line in f.read(), "README's sha256 of the default zig package is not this build's: update it"
-    ok = run_scons("verify", "toolchain=zig", f"sums={sums}", *zig_build["store_args"], cwd=zig_build["checkout"], env=env)
+    ok = run_scons("verify", "toolchain=zig", f"sums={sums}", *zig_build["store_args"], cwd=checkout, env=env)
     assert "[verify] OK: " in ok.stdout
     tampered = tmp_path / "SHA256SUMS"
     tampered.write_text(("0" * 64) + line[64:] + "\n")
-    bad = run_scons("verify", "toolchain=zig", f"sums={tampered}", *zig_build["store_args"], cwd=zig_build["checkout"], env=env, check=False)
+    bad = run_scons("verify", "toolchain=zig", f"sums={tampered}", *zig_build["store_args"], cwd=checkout, env=env, check=False)
     assert bad.returncode != 0 and "MISMATCH" in bad.stdout and "differs from the published build" in bad.stdout

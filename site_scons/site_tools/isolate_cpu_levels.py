@@ -13,6 +13,7 @@ the toolchain's own tools (steps.Toolchain.partial_link / localise):
     objcopy --redefine-sym ...       ggml_backend_{init,score} -> lsone_cpu_<level>_{init,score};
             --keep-global-symbol ... those two stay global, every other definition becomes local.
 
+zig has no such objcopy: its localise() runs lsone/compile/elf_localise.py, which takes the same options.
 References to ggml-base and libc stay undefined, so all levels share one ggml-base.
 runtime/cpu/lsone_cpu_dispatch.cpp scores the levels and provides ggml_backend_cpu_reg.
 A fat toolchain does this once per architecture, on the .aarch64/ twins with the aarch64 tools.

@@ -3,11 +3,20 @@
 Nothing of the host's toolchain is used, and none needs to be installed: the ziglang wheel
 (lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). zig has no
 OpenMP, so ggml runs its own threadpool (GGML_OPENMP off).
+
+cpu=multi (Linux targets): each level is partially linked by zig's own `ld.lld -r --force-group-allocation`
+and its symbols made local by lsone/compile/elf_localise.py (zig's objcopy cannot localise), run by
+name as `python3 -m`; its source hash is in the CPU backend's identity, so a change to it rebuilds the levels.
 """
 
+import os
+import sys
+
 from compile_flags import release_flags
+from lsone.compile import elf_localise
 from lsone.compile.cpulevels import zig_spelling
 from lsone.errors import InputError
+from lsone.inputs.treehash import file_sha256
 from lsone.inputs.zig import TARGETS, check_target, default_target, host_pin, pinned_zig
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
@@ -28,9 +37,7 @@ class Zig(ToolchainModule):
     description = "zig (pinned in toolchains.lock): no host compiler, static executables, the same bytes anywhere"
     variables = (("target", "toolchain=zig: the platform to build for (" + ", ".join(TARGETS) + "); empty is "
                             "this host's", ""),)
-    cpu_settings = ("native", "portable", "performant")
-    refused_cpu = {"multi": "Its levels are kept apart by a partial link and an objcopy that makes symbols "
-                            "local; zig's objcopy cannot, and no host-independent one is pinned yet."}
+    cpu_settings = ("native", "portable", "performant", "multi")
     auto_cpu = "portable"  # the executable runs on other machines
 
     def at_hand(self, values, lock, store):
@@ -42,6 +49,9 @@ class Zig(ToolchainModule):
         if values["cpu"] == "native" and target != default_target():
             raise InputError("cpu=native", f"refused for target={target}: the executable runs on another "
                              "platform, not on this CPU", fix="cpu=portable or cpu=performant")
+        if values["cpu"] == "multi" and TARGETS[target]["os"] != "linux":
+            raise InputError("cpu=multi", f"refused for target={target}: its levels are kept apart by an ELF "
+                             "partial link, which only Linux targets have", fix="cpu=portable or cpu=performant")
 
     def pins(self, values, lock):
         return {"zig": host_pin(lock)}
@@ -73,10 +83,27 @@ class Zig(ToolchainModule):
         # -s: the debug sections of zig's own libc++ and musl objects name its cache directory
         env.Replace(LINKFLAGS=["-s", "-static"] if platform["os"] == "linux" else ["-s"])
         identity = ToolchainIdentity(dict(zig.identity, target=target, cpu=cpu))
+        tools = {platform["arch"]: level_isolation_tools(env, identity)} if cpu == "multi" else {}
         return Toolchain(self.name, self, identity, cpu, arches=[platform["arch"]], label=platform["triple"],
                          build_root=f"#build/zig-{target}",  # apart from other toolchains' and targets' objects
                          cpu_flags=self.cpu_flags(cpu, platform["arch"]),
-                         system_libs=["pthread", "m", "dl"] if platform["os"] == "linux" else [])
+                         system_libs=["pthread", "m", "dl"] if platform["os"] == "linux" else [],
+                         relocatable_tools=tools)
+
+
+def level_isolation_tools(env, identity):
+    """cpu=multi: (partial link, localiser) as isolate_cpu_levels.py runs them. Both by name: zig through
+    ENV's PATH, the localiser through ENV's PYTHONPATH and a python3 on ENV's PATH (SCons' own is appended,
+    after the system directories, so it can shadow no other tool). Any Python 3 gives the same bytes."""
+    localiser = elf_localise.__file__
+    env["ENV"]["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.dirname(localiser)))  # site_scons/
+    env.AppendENVPath("PATH", os.path.dirname(sys.executable))
+    if not env.WhereIs("python3", path=env["ENV"]["PATH"]):
+        raise InputError("cpu=multi with toolchain=zig", "no `python3` on the build's PATH; it runs the symbol "
+                         "localiser", expected=f"python3 on {env['ENV']['PATH']}",
+                         fix="install Python 3 as python3, or run SCons with a python whose directory has one")
+    identity.record["localiser"] = {"module": "lsone.compile.elf_localise", "sha256": file_sha256(localiser)}
+    return "zig ld.lld", "python3 -m lsone.compile.elf_localise"
 
 
 TOOLCHAIN = Zig()

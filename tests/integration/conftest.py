@@ -223,3 +223,10 @@ def zig_package(tmp_path_factory, *args):
 def zig_build(tmp_path_factory):
     """The default toolchain=zig package for this host (target= empty), once per session."""
     return zig_package(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def zig_multi_build(tmp_path_factory):
+    """toolchain=zig cpu=multi for this host, once per session: only the levels' objects differ from
+    zig_build's, and the CacheDir shares the rest."""
+    return zig_package(tmp_path_factory, "cpu=multi")

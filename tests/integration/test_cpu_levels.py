@@ -56,6 +56,11 @@ def run(binary, *args, level=None, wrapper=(), timeout=600):
                           env=env, timeout=timeout)
 
 
+def best_level(level_scores):
+    """The level upstream's scores choose: the highest-scoring one the CPU can run."""
+    return max((score, name) for name, score in level_scores.items() if score > 0)[1]
+
+
 def scores(binary, wrapper=()):
     """{level: upstream's score on this (or the emulated) CPU}, from the startup line of --version."""
     out = run(binary, "--version", wrapper=wrapper).stdout
@@ -85,9 +90,10 @@ def serve_one_completion(binary, model, log_path, level=None, wrapper=()):
     return props["cpu_level"]
 
 
-def test_each_level_is_one_object_exporting_only_its_entry_points(multi):
-    for level in LEVELS:
-        obj = os.path.join(multi, "build", "lib", f"ggml-cpu-{level}.o")
+def check_levels_are_isolated(lib_dir, levels=LEVELS):
+    """Each level is one object exporting only its renamed entry points, its COMDAT groups dissolved."""
+    for level in levels:
+        obj = os.path.join(lib_dir, f"ggml-cpu-{level}.o")
         defined = subprocess.run(["nm", "-g", "--defined-only", obj], stdout=subprocess.PIPE, text=True,
                                  check=True).stdout.split()[2::3]
         assert sorted(defined) == [f"lsone_cpu_{level}_init", f"lsone_cpu_{level}_score"]
@@ -95,10 +101,14 @@ def test_each_level_is_one_object_exporting_only_its_entry_points(multi):
         assert "COMDAT" not in groups  # dissolved: the final link cannot swap in another level's copy
 
 
+def test_each_level_is_one_object_exporting_only_its_entry_points(multi):
+    check_levels_are_isolated(os.path.join(multi, "build", "lib"))
+
+
 def test_best_level_is_chosen_and_reported(multi_binary, tiny_model, tmp_path):
     on_this_cpu = scores(multi_binary)
     assert list(on_this_cpu) == LEVELS and on_this_cpu["x64"] > 0
-    best = max((s, name) for name, s in on_this_cpu.items() if s > 0)[1]
+    best = best_level(on_this_cpu)
     report = serve_one_completion(multi_binary, tiny_model, tmp_path / "server.log")
     assert report["level"] == best and "highest-scoring" in report["reason"]
     assert {x["name"]: x["score"] for x in report["levels"]} == on_this_cpu

@@ -2,8 +2,10 @@
 
 import hashlib
 import os
+import subprocess
 
 import pytest
+from SCons.Environment import Environment
 
 import build_plan
 from conftest import REPO
@@ -11,9 +13,12 @@ from lsone.compile.cpulevels import MULTI_LEVELS, cpu_flags, level_flags, zig_sp
 from lsone.errors import InputError
 from lsone.inputs.pins import load_lock
 from lsone.inputs.store import Store
+from lsone.inputs.treehash import file_sha256
 from lsone.packaging.release import artifact_name, challenge, published_digest, write_sums
 from toolchains import Registry
-from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, check_layout, check_target, default_target,
+from test_cpu_levels import Node
+from isolate_cpu_levels import isolate_commands
+from lsone.inputs.zig import (EXECUTABLE, REQUIRED_FILES, TARGETS, Zig, check_layout, check_target, default_target,
                        global_cache_dir, host_pin, pin_name)
 
 
@@ -83,9 +88,53 @@ def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(t
     assert plan(tmp_path, target="linux-x86_64", cpu="performant").cpu == "performant"
     with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
         plan(tmp_path, target="linux-riscv64")
+    assert plan(tmp_path, cpu="multi").cpu == "multi"
+
+
+def test_cpu_multi_is_refused_for_a_target_without_an_elf_partial_link(tmp_path, monkeypatch):
+    monkeypatch.setitem(TARGETS, "windows-x86_64", {"triple": "x86_64-windows-gnu", "arch": "x86_64", "os": "windows"})
+    assert plan(tmp_path, target="windows-x86_64", cpu="portable").cpu == "portable"
     with pytest.raises(InputError) as e:
-        plan(tmp_path, cpu="multi")
-    assert "refused with toolchain=zig" in str(e.value) and "no host-independent one is pinned" in str(e.value)
+        plan(tmp_path, target="windows-x86_64", cpu="multi")
+    assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "cpu=portable" in str(e.value)
+
+
+def unpacked_zig(tmp_path):
+    """What configure() gets from the store, without a zig: it runs nothing at configure time."""
+    return Zig(str(tmp_path / "zig"), str(tmp_path / "cache"), {"kind": "zig", "version": "0.17.1", "wheel": "sha256:x"})
+
+
+def test_cpu_multi_isolates_levels_with_zigs_lld_and_the_localiser_by_name_its_hash_in_the_identity(tmp_path):
+    """No machine path in the commands; the localiser's sha256 rebuilds the levels when it changes, and only them."""
+    env = Environment(tools=[])
+    zig = unpacked_zig(tmp_path)
+    toolchain = Registry().get("zig").configure(env, {"target": "linux-x86_64"}, zig, "multi")
+    assert toolchain.relocatable_tools == {"x86_64": ("zig ld.lld", "python3 -m lsone.compile.elf_localise")}
+    localiser = os.path.join(REPO, "site_scons", "lsone", "compile", "elf_localise.py")
+    assert toolchain.identity.record["localiser"]["sha256"] == file_sha256(localiser)
+    assert "localiser" not in toolchain.identity.general_signature()  # only the CPU backend's objects depend on it
+    command = isolate_commands([Node("build/lib/ggml-cpu-x64.o")], [Node("build/obj/a.o")],
+                               {"CPU_LEVEL": "x64", "TOOLCHAIN": toolchain}, False)
+    assert command.startswith("zig ld.lld -r --force-group-allocation -o build/lib/ggml-cpu-x64.o.r build/obj/a.o "
+                              "&& python3 -m lsone.compile.elf_localise "
+                              "--redefine-sym=ggml_backend_init=lsone_cpu_x64_init")
+    assert REPO not in command and str(tmp_path) not in command
+    found = subprocess.run(["python3", "-m", "lsone.compile.elf_localise", "--help"], env=env["ENV"],
+                           stdout=subprocess.PIPE, text=True)  # as the build runs it: by ENV's PATH and PYTHONPATH
+    assert found.returncode == 0 and "--keep-global-symbol" in found.stdout
+    portable = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-x86_64"}, zig, "portable")
+    assert "localiser" not in portable.identity.record and portable.relocatable_tools == {}
+
+
+
+def test_cpu_multi_isolation_follows_the_targets_architecture(tmp_path, monkeypatch):
+    """Nothing in it is x86_64's: a linux-aarch64 row (another branch adds it) gets the same tools for aarch64."""
+    monkeypatch.setitem(TARGETS, "linux-aarch64", TARGETS.get("linux-aarch64") or
+                        {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"})
+    zig = unpacked_zig(tmp_path)
+    toolchain = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-aarch64"}, zig, "multi")
+    assert toolchain.arches == ["aarch64"] and list(toolchain.relocatable_tools) == ["aarch64"]
+    assert toolchain.cpu_flags == ["-mcpu=generic"]
 
 
 def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):

@@ -109,7 +109,7 @@ def cpu_flags(cpu, arch):
 
 # Identity fields that matter only to the CPU backend's objects: cpu=, what -march=native means on
 # this machine, the tools that isolate the levels. Every other object is shared across cpu= settings.
-CPU_IDENTITY_KEYS = ("cpu", "native", "ld", "objcopy")
+CPU_IDENTITY_KEYS = ("cpu", "native", "ld", "objcopy", "localiser")
 
 # What each architecture's compiler predefines: a fat compiler's per-architecture sources and the
 # dispatcher's table are guarded by these.

@@ -32,10 +32,10 @@ def read_text(path):
         return f.read()
 
 
-def check_cpu(cpu, toolchain, registry, via_auto):
+def check_cpu(cpu, toolchain, registry, via_auto, values):
     """cpu=auto is the toolchain's own default; a setting it cannot build is refused, naming those it can."""
     if cpu == "auto":
-        return toolchain.auto_cpu
+        return toolchain.cpu_for_auto(values)
     if cpu in toolchain.cpu_settings:
         return cpu
     chosen = " (which toolchain=auto chose)" if via_auto else ""
@@ -100,7 +100,7 @@ def checked(values, repo, store, registry=None, log=print):
             key = variable[0]
             if other is not toolchain and key not in [v[0] for v in toolchain.variables] and values.get(key):
                 log(f"note: {key}={values[key]} is ignored because toolchain={name}")
-    cpu = check_cpu(values["cpu"], toolchain, registry, via_auto=requested == "auto")
+    cpu = check_cpu(values["cpu"], toolchain, registry, via_auto=requested == "auto", values=values)
     model = check_model(values["model"], repo)
     args = check_args(values["args"])
     ui = check_ui(values["ui"])

@@ -43,6 +43,7 @@ class Toolchain:
     forced_includes: list = field(default_factory=list)  # nodes -include'd into every C++ object
     level_isolation_flags: list = field(default_factory=list)  # cpu=multi: compile flags of each level
     relocatable_tools: dict = field(default_factory=dict)  # cpu=multi: {arch: (ld, objcopy)}
+    target_os: str = "linux"  # "macos": Darwin's defines and a Mach-O link (cosmocc's APEs build as linux)
     general_node: object = None  # Value node every object depends on (set by the registry)
     cpu_node: object = None      # Value node the CPU backend's objects depend on
 

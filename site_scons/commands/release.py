@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from commands import logger
-from lsone.packaging.release import RELEASE_TARGETS, artifact_name, write_sums
+from lsone.packaging.release import RELEASE_TARGETS, artifact_name, package_file, write_sums
 
 # A release is the default package of each target: only where inputs come from may be chosen.
 PASSED_ON = ("store", "cache_dir", "offline", "verbose")
@@ -31,7 +31,7 @@ def run(env, repo, arguments):
             log(f"the {target} build failed; nothing is published")
             return 1
         names.append(artifact_name(target))
-        shutil.copyfile(os.path.join(repo, "build", "llama-server-one"), os.path.join(out, names[-1]))
+        shutil.copyfile(os.path.join(repo, "build", package_file(target)), os.path.join(out, names[-1]))
         os.chmod(os.path.join(out, names[-1]), 0o755)
     sums = write_sums(out, names)
     with open(sums) as f:

@@ -11,7 +11,7 @@ from lsone.errors import InputError
 from lsone.inputs.treehash import file_sha256
 from lsone.inputs.zig import default_target
 from lsone.packaging.compare import first_difference
-from lsone.packaging.release import challenge as compare_with_published, published_digest
+from lsone.packaging.release import PACKAGE, challenge as compare_with_published, package_file, published_digest
 
 # What a build reads from the checkout; build/ and caches are deliberately left behind.
 CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "sources.lock", "models.lock",
@@ -19,8 +19,10 @@ CHECKOUT_INPUTS = ("SConstruct", "site_scons", "patches", "assets", "runtime", "
 PATH_VARIABLES = ("model", "args", "ui", "store", "cosmocc")
 
 
-def _packaged(root):
-    return os.path.join(root, "build", "llama-server-one")  # whichever toolchain made it
+def _packaged(root, arguments):
+    """build/llama-server-one, whichever toolchain made it (.exe for zig's Windows target)."""
+    zig = arguments.get("toolchain") == "zig"
+    return os.path.join(root, "build", package_file(arguments.get("target") or default_target()) if zig else PACKAGE)
 
 
 def _scons(cwd, args):
@@ -44,7 +46,7 @@ def challenge(repo, args, arguments):
         return 1
     if _scons(repo, args) != 0:
         return 1
-    same, message = compare_with_published(published, target, _packaged(repo))
+    same, message = compare_with_published(published, target, _packaged(repo, arguments))
     log(("OK: " if same else "MISMATCH: ") + message)
     return 0 if same else 1
 
@@ -61,7 +63,7 @@ def run(env, repo, arguments):
         return challenge(repo, args, arguments)
     if _scons(repo, args) != 0:
         return 1
-    ours = _packaged(repo)
+    ours = _packaged(repo, arguments)
     with tempfile.TemporaryDirectory(prefix="lsone-verify-") as tmp:
         for name in CHECKOUT_INPUTS:
             src = os.path.join(repo, name)
@@ -71,7 +73,7 @@ def run(env, repo, arguments):
                 shutil.copy2(src, os.path.join(tmp, name))
         if _scons(tmp, args) != 0:
             return 1
-        theirs = _packaged(tmp)
+        theirs = _packaged(tmp, arguments)
         difference = first_difference(ours, theirs)
         if difference is None:
             print(f"[verify] OK: a clean rebuild gives the same bytes, sha256 {file_sha256(ours)}")

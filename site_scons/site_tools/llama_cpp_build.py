@@ -17,8 +17,11 @@ from lsone.inputs.sourcelists import all_source_lists, cpu_feats_source
 from scons_errors import reported, use_tool
 from steps import CpuBackend, Server
 
-# Upstream's ggml/src/CMakeLists.txt applies these to every ggml target.
-GGML_DIR_DEFINES = ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"]
+# Upstream's ggml/src/CMakeLists.txt applies these to every ggml target: _GNU_SOURCE on Linux; on macOS
+# _DARWIN_C_SOURCE, without which _XOPEN_SOURCE hides the BSD and Darwin calls ggml makes (RLIMIT_MEMLOCK...).
+GGML_DIR_DEFINES = {"linux": ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"],
+                    "macos": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600", "_DARWIN_C_SOURCE"],
+                    "windows": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600"]}
 # ggml's PUBLIC usage requirement for everything linking it with the CPU backend built in.
 GGML_USERS = ["GGML_USE_CPU"]
 UNITY_BATCH = 16  # upstream: UNITY_BUILD_BATCH_SIZE 16 for src/models/*.cpp
@@ -214,8 +217,8 @@ def cpu_backend(env, source, toolchain):
     src = source.dir.abspath
     lists = _source_lists(src, toolchain)
     ggml_inc = [f"{src}/ggml/include"]
-    defines = (GGML_DIR_DEFINES + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK", "GGML_USE_LLAMAFILE"] +
-               toolchain.openmp_defines)
+    defines = (GGML_DIR_DEFINES[toolchain.target_os] + ["GGML_BACKEND_BUILD", "GGML_USE_CPU_REPACK",
+                                                         "GGML_USE_LLAMAFILE"] + toolchain.openmp_defines)
     includes = [f"{src}/ggml", f"{src}/ggml/src", f"{src}/ggml/src/ggml-cpu"] + ggml_inc
     dispatcher = _cpu_dispatcher(env, toolchain, env.Dir("#runtime"), [f"{src}/common"] + ggml_inc)
     if toolchain.cpu == "multi":
@@ -249,6 +252,7 @@ def llama_server(env, source, toolchain, cpu):
     vendor = s("vendor")
     common_inc = [s("common"), vendor] + llama_inc
     openmp = toolchain.openmp_flags
+    ggml_dir_defines = GGML_DIR_DEFINES[toolchain.target_os]
     llama_core, llama_models = _split(lists["llama"], "src/models")
     common_core, common_parsers = _split(lists["llama-common"], "common/parsers")
     mtmd_core, mtmd_models = _split(lists["mtmd"], "tools/mtmd/models")
@@ -284,18 +288,18 @@ def llama_server(env, source, toolchain, cpu):
                  [s("src"), f"{gen}/llama", runtime] + llama_inc),
         runtime_lib,
         library("ggml", lists["ggml"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
-        library("ggml-rpc", lists["ggml-rpc"], GGML_DIR_DEFINES, [s("ggml/src"), runtime] + ggml_inc),
+                 ggml_dir_defines + ["GGML_BUILD", "GGML_USE_CPU"], ggml_inc, overrides=rpc_registry),
+        library("ggml-rpc", lists["ggml-rpc"], ggml_dir_defines, [s("ggml/src"), runtime] + ggml_inc),
         *cpu.libraries,
         library("ggml-base", lists["ggml-base"],
-                 GGML_DIR_DEFINES + ["GGML_BUILD"] + toolchain.openmp_defines,
+                 ggml_dir_defines + ["GGML_BUILD"] + toolchain.openmp_defines,
                  [s("ggml/src"), f"{gen}/ggml", runtime] + ggml_inc, openmp),
     ]
     main_o = _objects(env, toolchain, lists["llama-server"],
                       GGML_USERS + ["LLAMA_SUBPROCESS"], server_inc + [f"{gen}/ui"])
     main_o += cpu.objects
     link = {}
-    if env["PLATFORM"] != "darwin":
+    if toolchain.target_os != "macos":  # a Mach-O linker searches archives until nothing new resolves
         # A group lets GNU ld resolve the static libraries' mutual references in one pass.
         link["LINKCOM"] = env["LINKCOM"].replace("$_LIBFLAGS", "-Wl,--start-group $_LIBFLAGS -Wl,--end-group")
     program = env.Program(f"{toolchain.build_root}/bin/llama-server", main_o,

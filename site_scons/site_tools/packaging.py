@@ -127,10 +127,11 @@ def ui_entries(env, ui):
     return [name for name, _ in files], [env.File(path) for _, path in files]
 
 
-def package(env, server, toolchain, source, ui, model=None, user_args=None, target="#build/llama-server-one"):
+def package(env, server, toolchain, source, ui, model=None, user_args=None, target=None):
     """Declare the args file and the packaged executable (args= and ui= as build_plan checked
-    them); return the Package."""
+    them); return the Package. target: build/llama-server-one (.exe for Windows)."""
     program = server.program
+    target = target or "#build/llama-server-one" + env.subst("$PROGSUFFIX")
     models = model_entry(env, model)
     names = [os.path.basename(m.abspath) for m in models]
     ui_names, ui_nodes = ui_entries(env, ui)

@@ -68,10 +68,14 @@ class ToolchainModule:
     variables = ()            # its own SCons variables (e.g. a target=): (key, help, default) tuples or
                               # what EnumVariable / BoolVariable return; check() validates them
     cpu_settings = tuple(CPU_CHOICES)  # the cpu= settings it builds
-    auto_cpu = "native"       # what cpu=auto means with this toolchain
+    auto_cpu = "native"       # what cpu=auto means with this toolchain (cpu_for_auto may refine it)
     refused_cpu = {}          # cpu= setting -> why this toolchain cannot build it
 
     # --- before any fetch ---
+    def cpu_for_auto(self, values):
+        """cpu=auto's setting for these values (a toolchain may choose per target)."""
+        return self.auto_cpu
+
     def at_hand(self, values, lock, store):
         """toolchain=auto: whether this one needs no download."""
         return True

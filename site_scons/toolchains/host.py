@@ -102,7 +102,7 @@ class Host(ToolchainModule):
                          build_root="#build", cpu_flags=self.cpu_flags(cpu, machine),
                          openmp_flags=["-fopenmp"], openmp_defines=["GGML_USE_OPENMP"],
                          system_libs=["pthread", "m", "dl"], level_isolation_flags=isolation,
-                         relocatable_tools=tools)
+                         relocatable_tools=tools, target_os="macos" if platform.system() == "Darwin" else "linux")
 
 
 TOOLCHAIN = Host()

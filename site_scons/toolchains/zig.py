@@ -1,12 +1,17 @@
 """toolchain=zig: the pinned zig (clang, lld, musl, mingw-w64, libc++) for one target= platform.
 
 Nothing of the host's toolchain is used, and none needs to be installed: the ziglang wheel
-(lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). zig has no
+(lsone/inputs/zig.py) is the whole compiler. Linux executables are fully static (musl). Windows
+ones link libc++ in and take only system DLLs (mingw-w64's CRT over Windows' own). zig has no
 OpenMP, so ggml runs its own threadpool (GGML_OPENMP off).
 
 cpu=multi (Linux targets): each level is partially linked by zig's own `ld.lld -r --force-group-allocation`
 and its symbols made local by lsone/compile/elf_localise.py (zig's objcopy cannot localise), run by
 name as `python3 -m`; its source hash is in the CPU backend's identity, so a change to it rebuilds the levels.
+
+macOS executables link libc++ in and libSystem dynamically (Apple has no static libc). They use the
+CPU backend only: zig ships libSystem's stubs and headers but no SDK frameworks, so Accelerate (BLAS)
+and Metal cannot be linked; the build never defines GGML_USE_ACCELERATE, GGML_USE_BLAS or GGML_USE_METAL.
 """
 
 import os
@@ -20,6 +25,21 @@ from lsone.inputs.treehash import file_sha256
 from lsone.inputs.zig import TARGETS, check_target, default_target, host_pin, pinned_zig
 from steps import Toolchain
 from toolchains import ToolchainIdentity, ToolchainModule
+
+# Per target OS: the system libraries the link needs (upstream's CMake: on WIN32 common links ws2_32,
+# userenv, ntdll and bcrypt; cpp-httplib and ggml-rpc ws2_32; macOS: libSystem's), the link flags
+# and the defines every file gets (upstream adds _CRT_SECURE_NO_WARNINGS on WIN32).
+SYSTEM_LIBS = {"linux": ["pthread", "m", "dl"], "windows": ["ws2_32", "userenv", "ntdll", "bcrypt"]}
+# Linux: static musl (macOS has no static libc). Windows: libc++ is linked in anyway (its system DLLs cannot
+# be), and -Brepro makes lld write a hash of the output where the PE header's TimeDateStamp would hold the
+# link's time.
+LINK_FLAGS = {"linux": ["-static"], "windows": ["-Wl,-Brepro"]}
+OS_DEFINES = {"windows": ["_CRT_SECURE_NO_WARNINGS"]}
+# Why cpu=multi is refused on a platform that is not Linux (levels need a partial link and a localiser).
+MULTI_REFUSED = {"macos": "Mach-O has a partial link (ld64 -r) but no localiser: lsone/compile/elf_localise.py "
+                          "reads ELF only, and no host-independent one is proven for Mach-O yet",
+                 "windows": "COFF, Windows' object format, has no partial link (ld -r), which is how cpu=multi "
+                            "keeps each level's copy of ggml-cpu apart"}
 
 
 def target_of(values):
@@ -38,7 +58,11 @@ class Zig(ToolchainModule):
     variables = (("target", "toolchain=zig: the platform to build for (" + ", ".join(TARGETS) + "); empty is "
                             "this host's", ""),)
     cpu_settings = ("native", "portable", "performant", "multi")
-    auto_cpu = "portable"  # the executable runs on other machines
+    auto_cpu = "multi"  # the executable runs on other machines: every level, the best one chosen at start
+
+    def cpu_for_auto(self, values):
+        """multi where levels can be kept apart (Linux targets), else portable."""
+        return "multi" if TARGETS[target_of(values)]["os"] == "linux" else "portable"
 
     def at_hand(self, values, lock, store):
         return False  # toolchain=auto keeps host until zig's builds reach its speed (see README)
@@ -50,8 +74,9 @@ class Zig(ToolchainModule):
             raise InputError("cpu=native", f"refused for target={target}: the executable runs on another "
                              "platform, not on this CPU", fix="cpu=portable or cpu=performant")
         if values["cpu"] == "multi" and TARGETS[target]["os"] != "linux":
-            raise InputError("cpu=multi", f"refused for target={target}: its levels are kept apart by an ELF "
-                             "partial link, which only Linux targets have", fix="cpu=portable or cpu=performant")
+            raise InputError("cpu=multi", f"refused for target={target}: " + MULTI_REFUSED.get(
+                TARGETS[target]["os"], "its levels are kept apart by an ELF partial link, which only Linux targets "
+                "have"), fix="cpu=portable or cpu=performant")
 
     def pins(self, values, lock):
         return {"zig": host_pin(lock)}
@@ -80,15 +105,20 @@ class Zig(ToolchainModule):
         # drops at -O2 and above. It maps -O3 to its ReleaseFast, which runs clang at -O2. The zig root
         # is mapped out like the checkout.
         release_flags(env, extra_ccflags=["-g0", "-fomit-frame-pointer"], mapped_dirs=[zig.root])
-        # -s: the debug sections of zig's own libc++ and musl objects name its cache directory
-        env.Replace(LINKFLAGS=["-s", "-static"] if platform["os"] == "linux" else ["-s"])
+        env.Replace(CPPDEFINES=list(env["CPPDEFINES"]) + OS_DEFINES.get(platform["os"], []))
+        # -s: the debug sections of zig's own libc++ and musl objects name its cache directory. zig signs a
+        # Mach-O ad hoc as it links (arm64 runs nothing unsigned); the zip is appended after that signature
+        # (see lsone/packaging/macho.py).
+        env.Replace(LINKFLAGS=["-s"] + LINK_FLAGS.get(platform["os"], []))
+        if platform["os"] == "windows":
+            env["PROGSUFFIX"] = ".exe"  # the package too: build/llama-server-one.exe
         identity = ToolchainIdentity(dict(zig.identity, target=target, cpu=cpu))
         tools = {platform["arch"]: level_isolation_tools(env, identity)} if cpu == "multi" else {}
         return Toolchain(self.name, self, identity, cpu, arches=[platform["arch"]], label=platform["triple"],
                          build_root=f"#build/zig-{target}",  # apart from other toolchains' and targets' objects
                          cpu_flags=self.cpu_flags(cpu, platform["arch"]),
-                         system_libs=["pthread", "m", "dl"] if platform["os"] == "linux" else [],
-                         relocatable_tools=tools)
+                         system_libs=SYSTEM_LIBS.get(platform["os"], []),
+                         relocatable_tools=tools, target_os=platform["os"])
 
 
 def level_isolation_tools(env, identity):

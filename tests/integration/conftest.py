@@ -14,8 +14,11 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from lsone.inputs.store import default_store_root
+from lsone.inputs.pins import load_pin
+from lsone.inputs.store import Store, default_store_root
+from lsone.inputs.zig import default_target
 from lsone.packaging.ape import launch_command
+from lsone.packaging.release import package_file
 
 SERVER = os.path.join(REPO, "build", "llama-server-one")
 
@@ -129,9 +132,11 @@ class RunningServer:
     # server may bind it first. Ours then exits, and a /health that answers is someone else's.
     PORT_TRIES = 3
 
-    def __init__(self, binary, args, log_path, env=None, wrapper=()):
-        """wrapper: an argv prefix, e.g. an emulator; env: the server's environment."""
+    def __init__(self, binary, args, log_path, env=None, wrapper=(), socket_holders=lambda: []):
+        """wrapper: an argv prefix, e.g. an emulator; env: the server's environment; socket_holders: pids
+        that hold the server's sockets for it (wine's wineserver does, not the Windows process)."""
         self.binary, self.args, self.env, self.wrapper = binary, list(args), env, list(wrapper)
+        self.socket_holders = socket_holders
         self.log = open(log_path, "w")
         self.tries = 0
         self._start()
@@ -169,7 +174,7 @@ class RunningServer:
                 status = None
             if status == 200:
                 inodes = listening_sockets(self.port)
-                if inodes is None or holds_socket(self.proc.pid, inodes):
+                if inodes is None or any(holds_socket(p, inodes) for p in [self.proc.pid, *self.socket_holders()]):
                     return body
                 self._port_taken()
                 continue
@@ -215,18 +220,58 @@ def zig_package(tmp_path_factory, *args):
     home.mkdir()
     store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # the real one, not HOME's
     run_scons("toolchain=zig", *store, *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
-    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", "llama-server-one"),
+    target = next((a.split("=", 1)[1] for a in args if a.startswith("target=")), default_target())
+    return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", package_file(target)),
             "store_args": store}
 
 
 @pytest.fixture(scope="session")
 def zig_build(tmp_path_factory):
-    """The default toolchain=zig package for this host (target= empty), once per session."""
+    """The default toolchain=zig package for this host (target= empty, so cpu=multi on Linux), once per
+    session: the README's hash, the release's Linux package and the CPU-level tests all use it."""
     return zig_package(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def zig_multi_build(tmp_path_factory):
-    """toolchain=zig cpu=multi for this host, once per session: only the levels' objects differ from
-    zig_build's, and the CacheDir shares the rest."""
-    return zig_package(tmp_path_factory, "cpu=multi")
+def zig_aarch64_build(tmp_path_factory):
+    """toolchain=zig target=linux-aarch64 (cpu=auto: multi), cross-built once per session whatever the host:
+    the one aarch64 build, so its levels' scoring is tested too (under qemu-aarch64), and the release's."""
+    return zig_package(tmp_path_factory, "target=linux-aarch64")
+
+
+MACOS_TARGETS = ("macos-arm64", "macos-x86_64")
+
+
+@pytest.fixture(scope="session")
+def zig_macos_builds(tmp_path_factory):
+    """Each macOS package (toolchain=zig target=macos-*), once per session: they link here, never run."""
+    return {t: dict(zig_package(tmp_path_factory, f"target={t}"), target=t) for t in MACOS_TARGETS}
+
+
+@pytest.fixture(scope="session", params=MACOS_TARGETS)
+def zig_macos_build(request, zig_macos_builds):
+    return zig_macos_builds[request.param]
+
+
+def pinned_tiny_model(path):
+    """The tiny model, written before any build: gguf-py from the verified llama.cpp tree in the store."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from tiny_model import write_tiny_model
+    tree = Store(os.environ.get("LSONE_STORE") or default_store_root()).realise(
+        load_pin(os.path.join(REPO, "sources.lock"), "sources", "llama.cpp"))
+    return write_tiny_model(os.path.join(tree, "gguf-py"), path)
+
+
+# The Windows package's own args (args=FILE, after assets/default.args in its zip): its tests see them served.
+WINDOWS_EMBEDDED_ARGS = "--parallel 2\n--alias from-the-zip\n"
+
+
+@pytest.fixture(scope="session")
+def zig_windows_build(tmp_path_factory):
+    """toolchain=zig target=windows-x86_64, once per session: llama-server-one.exe with the tiny model
+    and WINDOWS_EMBEDDED_ARGS in its zip (and the upstream UI, as every default package)."""
+    inputs = tmp_path_factory.mktemp("zig-windows-inputs")
+    model = pinned_tiny_model(str(inputs / "tiny-random-llama.gguf"))
+    (inputs / "windows.args").write_text(WINDOWS_EMBEDDED_ARGS)
+    return dict(zig_package(tmp_path_factory, "target=windows-x86_64", f"model={model}",
+                            f"args={inputs / 'windows.args'}"), model=model)

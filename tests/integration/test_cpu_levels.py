@@ -40,10 +40,11 @@ def multi_binary(multi):
     return os.path.join(multi, "build", "llama-server-one")
 
 
-def qemu(model):
-    tool = shutil.which("qemu-x86_64")
+def qemu(model, machine="x86_64"):
+    """The argv prefix that runs a machine's executable as the CPU model (qemu-<machine> -cpu help lists them)."""
+    tool = shutil.which(f"qemu-{machine}")
     if not tool:
-        pytest.fail("qemu-x86_64 is not on PATH: install Debian's qemu-user (./test does)")
+        pytest.fail(f"qemu-{machine} is not on PATH: install Debian's qemu-user (./test does)")
     return [tool, "-cpu", model]
 
 

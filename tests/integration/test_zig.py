@@ -19,8 +19,9 @@ sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.inputs.pins import load_lock  # noqa: E402
 from lsone.inputs.store import Store, default_store_root  # noqa: E402
 from lsone.inputs.treehash import file_sha256  # noqa: E402
-from lsone.inputs.zig import default_target, global_cache_dir, pin_name  # noqa: E402
+from lsone.inputs.zig import TARGETS, default_target, global_cache_dir, pin_name  # noqa: E402
 from lsone.packaging.compare import zip_start  # noqa: E402
+from lsone.packaging.release import RELEASE_TARGETS, artifact_name  # noqa: E402
 
 pytestmark = pytest.mark.skipif(default_target() != "linux-x86_64",
                                 reason="the zig package tested here is linux-x86_64's, run where it runs")
@@ -53,7 +54,7 @@ def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
     pin = load_lock(os.path.join(REPO, "toolchains.lock"), "toolchains")[pin_name()]
     tool = manifest["toolchain"]
     assert (tool["kind"], tool["version"], tool["wheel"]) == ("zig", pin.version, pin.hash)
-    assert (tool["target"], tool["cpu"]) == (default_target(), "portable")
+    assert (tool["target"], tool["cpu"]) == (default_target(), "multi")
     with open(zig_build["package"], "rb") as f:
         data = f.read()
     store = Store(os.environ.get("LSONE_STORE") or default_store_root())
@@ -89,12 +90,23 @@ def test_it_serves_a_completion(zig_build, tmp_path):
 
 
 
-def test_release_sums_match_the_readme_and_verify_challenges_a_build_with_them(zig_build, tmp_path):
+def test_release_sums_match_the_readme_and_verify_challenges_a_build_with_them(zig_build, zig_aarch64_build,
+                                                                              zig_windows_build, zig_macos_builds,
+                                                                              tmp_path):
+    # The shared builds first: release's objects and links then come from the CacheDir (the Windows one differs
+    # only in its zip), so the session compiles each target once. Each default package the release builds here
+    # must be byte-identical to the one built in another checkout.
     env = dict(os.environ, HOME=zig_build["home"])
     run_scons("release", "toolchain=zig", *zig_build["store_args"], cwd=zig_build["checkout"], env=env)
     sums = os.path.join(zig_build["checkout"], "build", "release", "SHA256SUMS")
-    line = open(sums).read().strip()
-    assert line == f"{file_sha256(zig_build['package'])}  llama-server-one-{default_target()}"
+    lines = open(sums).read().splitlines()
+    assert [line.split("  ")[1] for line in lines] == [artifact_name(t) for t in RELEASE_TARGETS] and \
+        set(RELEASE_TARGETS) == set(TARGETS)  # every target
+    elsewhere = {default_target(): zig_build, "linux-aarch64": zig_aarch64_build, **zig_macos_builds}
+    for target, line in zip(RELEASE_TARGETS, lines):
+        if target in elsewhere:
+            assert line == f"{file_sha256(elsewhere[target]['package'])}  {artifact_name(target)}"
+    line = lines[RELEASE_TARGETS.index(default_target())]
     with open(os.path.join(REPO, "README.md")) as f:
         assert line in f.read(), "README's sha256 of the default zig package is not this build's: update it"
     ok = run_scons("verify", "toolchain=zig", f"sums={sums}", *zig_build["store_args"], cwd=zig_build["checkout"], env=env)

@@ -14,7 +14,7 @@ from lsone.errors import InputError
 from lsone.inputs.pins import load_lock
 from lsone.inputs.store import Store
 from lsone.inputs.treehash import file_sha256
-from lsone.packaging.release import artifact_name, challenge, published_digest, write_sums
+from lsone.packaging.release import artifact_name, challenge, package_file, published_digest, write_sums
 from toolchains import Registry
 from test_cpu_levels import Node
 from isolate_cpu_levels import isolate_commands
@@ -48,9 +48,10 @@ def test_an_unpinned_host_names_the_way_out():
 
 def test_targets_default_to_the_host_and_unknown_ones_are_named():
     assert default_target("Linux", "x86_64") == "linux-x86_64"
-    assert default_target("Linux", "aarch64") is None  # an aarch64 host builds for linux-x86_64 (target=)
+    assert default_target("Linux", "aarch64") == "linux-aarch64"
     assert default_target("SunOS", "sparc") is None
     assert check_target("linux-x86_64")["triple"] == "x86_64-linux-musl"
+    assert check_target("linux-aarch64") == {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"}
     with pytest.raises(InputError) as e:
         check_target("linux-riscv64")
     assert "target=linux-riscv64" in str(e.value) and "linux-x86_64" in str(e.value)
@@ -84,8 +85,9 @@ def plan(tmp_path, **values):
 
 def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(tmp_path):
     assert "zig" in Registry().names() and Registry().get("zig").variables[0][0] == "target"
-    assert plan(tmp_path).cpu == "portable"  # cpu=auto: the executable runs on other machines
+    assert plan(tmp_path).cpu == "multi"  # cpu=auto: the executable runs on other machines, at their best
     assert plan(tmp_path, target="linux-x86_64", cpu="performant").cpu == "performant"
+    assert plan(tmp_path, target="linux-aarch64", cpu="performant").cpu == "performant"
     with pytest.raises(InputError, match="target=linux-riscv64: is not a platform zig builds for"):
         plan(tmp_path, target="linux-riscv64")
     assert plan(tmp_path, cpu="multi").cpu == "multi"
@@ -94,6 +96,7 @@ def test_zig_is_one_module_in_the_registry_and_its_checks_run_before_any_fetch(t
 def test_cpu_multi_is_refused_for_a_target_without_an_elf_partial_link(tmp_path, monkeypatch):
     monkeypatch.setitem(TARGETS, "windows-x86_64", {"triple": "x86_64-windows-gnu", "arch": "x86_64", "os": "windows"})
     assert plan(tmp_path, target="windows-x86_64", cpu="portable").cpu == "portable"
+    assert plan(tmp_path, target="windows-x86_64").cpu == "portable"  # cpu=auto where multi is refused
     with pytest.raises(InputError) as e:
         plan(tmp_path, target="windows-x86_64", cpu="multi")
     assert "cpu=multi: refused for target=windows-x86_64" in str(e.value) and "cpu=portable" in str(e.value)
@@ -127,14 +130,34 @@ def test_cpu_multi_isolates_levels_with_zigs_lld_and_the_localiser_by_name_its_h
 
 
 
-def test_cpu_multi_isolation_follows_the_targets_architecture(tmp_path, monkeypatch):
-    """Nothing in it is x86_64's: a linux-aarch64 row (another branch adds it) gets the same tools for aarch64."""
-    monkeypatch.setitem(TARGETS, "linux-aarch64", TARGETS.get("linux-aarch64") or
-                        {"triple": "aarch64-linux-musl", "arch": "aarch64", "os": "linux"})
+def test_cpu_multi_isolation_follows_the_targets_architecture(tmp_path):
+    """Nothing in it is x86_64's: linux-aarch64 gets the same tools for aarch64."""
     zig = unpacked_zig(tmp_path)
     toolchain = Registry().get("zig").configure(Environment(tools=[]), {"target": "linux-aarch64"}, zig, "multi")
     assert toolchain.arches == ["aarch64"] and list(toolchain.relocatable_tools) == ["aarch64"]
     assert toolchain.cpu_flags == ["-mcpu=generic"]
+
+
+def test_macos_targets_build_one_cpu_level_and_refuse_cpu_multi_with_the_reason(tmp_path):
+    assert (TARGETS["macos-arm64"]["triple"], TARGETS["macos-x86_64"]["triple"]) == ("aarch64-macos", "x86_64-macos")
+    assert plan(tmp_path, target="macos-arm64").cpu == "portable"
+    assert plan(tmp_path, target="macos-x86_64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError, match="cpu=native: refused for target=macos-arm64"):
+        plan(tmp_path, target="macos-arm64", cpu="native")
+    zig = Registry().get("zig")  # cpu=multi on macOS, as check() sees it once zig's cpu=multi is allowed
+    with pytest.raises(InputError) as e:
+        zig.check({"target": "macos-x86_64", "cpu": "multi"}, REPO, None, lock())
+    assert "Mach-O has a partial link (ld64 -r) but no localiser" in str(e.value) and "cpu=portable" in str(e.value)
+
+
+def test_windows_refuses_cpu_multi_for_coff_and_cpu_native(tmp_path):
+    assert check_target("windows-x86_64")["triple"] == "x86_64-windows-gnu"
+    assert plan(tmp_path, target="windows-x86_64", cpu="performant").cpu == "performant"
+    with pytest.raises(InputError) as e:
+        plan(tmp_path, target="windows-x86_64", cpu="multi")
+    assert "COFF, Windows' object format, has no partial link" in str(e.value)
+    with pytest.raises(InputError, match="cpu=native: refused for target=windows-x86_64"):
+        plan(tmp_path, target="windows-x86_64", cpu="native")
 
 
 def test_auto_does_not_pick_zig_before_it_reaches_hosts_speed(tmp_path):
@@ -169,6 +192,8 @@ def test_the_global_cache_sits_beside_the_store_one_per_wheel(tmp_path):
 
 def test_release_names_and_sha256sums_round_trip(tmp_path):
     assert artifact_name("linux-x86_64") == "llama-server-one-linux-x86_64"
+    assert artifact_name("windows-x86_64") == "llama-server-one-windows-x86_64.exe"
+    assert (package_file("linux-x86_64"), package_file("windows-x86_64")) == ("llama-server-one", "llama-server-one.exe")
     (tmp_path / "llama-server-one-linux-x86_64").write_bytes(b"one")
     (tmp_path / "llama-server-one-linux-aarch64").write_bytes(b"two")
     sums = write_sums(str(tmp_path), ["llama-server-one-linux-x86_64", "llama-server-one-linux-aarch64"])

@@ -6,10 +6,12 @@ downloaded, without a checkout, SCons or a compiler (Python 3 only):
     unzip -p llama-server-one pack.py > pack.py
     python3 pack.py llama-server-one --model m.gguf --args my.args --ui dir/ -o my-server
 
+`python3 pack.py llama-server-one --list` shows what its zip holds.
+
 It keeps the executable part byte for byte and replaces the zip. What you leave out
 is kept from the input; --no-model, --no-args and --no-ui drop it instead. Given the
 same inputs it writes exactly the bytes the build writes. pack.py is this module and
-the modules it uses (errors, argsfile, zipembed) joined into one file by
+the modules it uses (errors, argsfile, macho, zipembed) joined into one file by
 lsone/packaging/standalone.py, so there is one implementation: keep these stdlib-only.
 """
 
@@ -23,6 +25,7 @@ import zlib
 
 from .argsfile import compose_embedded_args, parse_args_text, split_embedded_args
 from ..errors import InputError
+from .macho import MACHO_MAGIC, refresh_page_hashes
 from .zipembed import (FileRange, append_zip, check_gguf, dos_to_epoch, image_bytes, image_size_records,
                        read_appended_zip)
 
@@ -31,7 +34,7 @@ Put your own model, args file or web UI into a llama-server-one: the executable 
 byte for byte and the zip is replaced. What you leave out is kept from IN; --no-model, --no-args
 and --no-ui drop it. A packaged release carries this script: unzip -p llama-server-one pack.py"""
 ARGS_ENTRY, MANIFEST_ENTRY, PACKER_ENTRY, UI_DIR = ".args", "manifest.json", "pack.py", "ui"
-EXECUTABLE_MAGICS = (b"\x7fELF", b"MZ")  # ELF, or PE / APE (an APE starts with "MZqFpD")
+EXECUTABLE_MAGICS = (b"\x7fELF", b"MZ", MACHO_MAGIC)  # ELF, PE / APE (an APE starts with "MZqFpD"), Mach-O
 
 
 def model_entry_name(path, label):
@@ -121,8 +124,8 @@ class Package:
         with open(path, "rb") as f:
             magic = f.read(4)
         if not magic.startswith(EXECUTABLE_MAGICS):
-            raise InputError(label, "is not an executable", expected="an ELF or an APE (starting with MZ)",
-                             found=repr(magic))
+            raise InputError(label, "is not an executable", found=repr(magic),
+                             expected="an ELF, a 64-bit Mach-O or an APE (starting with MZ)")
         for required in (ARGS_ENTRY, MANIFEST_ENTRY):
             if not zip_listing.find(required):
                 raise InputError(label, f"its zip has no {required}, so it is not a llama-server-one package",
@@ -147,6 +150,7 @@ class Package:
                                           "packaged)", found=f"the zip at byte {len(image)}",
                                  fix="download or build it again")
             image[at:at + 8] = bytes(8)
+        refresh_page_hashes(image)  # a Mach-O's signature as linked, before the record was written
         self.executable_sha256 = hashlib.sha256(image).hexdigest()  # as linked, before packaging
         first = zip_listing.entries[0]
         self.epoch = dos_to_epoch(first["mod_time"], first["mod_date"])  # keep the input's timestamps
@@ -214,19 +218,33 @@ def repack(input_path, output, packer_source, model=None, args=None, ui=None, ke
                       known_crcs={name: h[1] for name, h in hashes.items()})
 
 
+def listing(path):
+    """What pack.py --list prints: the summary, the executable part, then each entry's data offset and size."""
+    package = Package(path)
+    lines = [package.manifest.get("summary", ""),
+             f"executable: {package.executable.size} bytes, sha256 {package.executable_sha256} as linked"]
+    return "\n".join(lines + [f"{e['data_offset']:>12} {e['size']:>12}  {e['name']}" for e in package.zip.entries])
+
+
 def main(argv, packer_source):
     parser = argparse.ArgumentParser(prog="pack.py", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", metavar="IN", help="a llama-server-one executable (ELF or APE)")
-    parser.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
+    parser.add_argument("input", metavar="IN", help="a llama-server-one executable (ELF, Mach-O or APE)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="the file to write")
+    parser.add_argument("--list", action="store_true", help="show IN's zip (offset, size, name) and write nothing")
     parser.add_argument("--model", metavar="FILE.gguf", help="embed this model as /zip/FILE.gguf")
     parser.add_argument("--args", metavar="FILE", help="your args file (cosmo_args syntax), after the defaults")
     parser.add_argument("--ui", metavar="DIR", help="a web UI directory with index.html, served at /")
     for part in ("model", "args", "ui"):
         parser.add_argument(f"--no-{part}", action="store_true", help=f"drop the input's {part}")
     opts = parser.parse_args(argv)
+    if not opts.output and not opts.list:
+        parser.error("-o OUT is required (or --list to only show IN's zip)")
     keep = [p for p in ("model", "args", "ui") if not getattr(opts, f"no_{p}")]
     try:
+        if opts.list:
+            print(listing(opts.input))
+            return 0
         repack(opts.input, opts.output, packer_source, model=opts.model, args=opts.args, ui=opts.ui, keep=keep)
     except (InputError, OSError) as e:
         print(f"pack.py: {e}", file=sys.stderr)

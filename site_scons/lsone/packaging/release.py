@@ -14,14 +14,23 @@ from ..inputs.zig import TARGETS
 
 PACKAGE = "llama-server-one"
 # What `scons release` builds, in order.
-RELEASE_TARGETS = ("linux-x86_64",)
+RELEASE_TARGETS = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64", "macos-x86_64")
 SUMS_FILE = "SHA256SUMS"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](\S+)$")
 
 
+def _suffix(target):
+    return ".exe" if TARGETS.get(target, {}).get("os") == "windows" else ""  # no target: a host build
+
+
+def package_file(target):
+    """What a build for target writes under build/: llama-server-one (llama-server-one.exe for Windows)."""
+    return PACKAGE + _suffix(target)
+
+
 def artifact_name(target):
-    """llama-server-one-linux-x86_64 (a Windows target's would end in .exe)."""
-    return f"{PACKAGE}-{target}" + (".exe" if TARGETS[target]["os"] == "windows" else "")
+    """llama-server-one-linux-x86_64 (a Windows target's ends in .exe)."""
+    return f"{PACKAGE}-{target}" + _suffix(target)
 
 
 def write_sums(directory, names):

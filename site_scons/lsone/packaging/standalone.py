@@ -10,10 +10,11 @@ import ast
 import os
 
 # Each after what it imports; relative to lsone/.
-PACKER_MODULES = ("errors.py", "packaging/argsfile.py", "packaging/zipembed.py", "packaging/packer.py")
+PACKER_MODULES = ("errors.py", "packaging/argsfile.py", "packaging/macho.py", "packaging/zipembed.py",
+                  "packaging/packer.py")
 _HEADER = ('#!/usr/bin/env python3\n'
            '# pack.py: generated from llama-server-one\'s site_scons/lsone/{{{modules}}}; edit those, not this.\n'
-           '# Usage: python3 pack.py IN [--model M.gguf] [--args FILE] [--ui DIR] -o OUT (python3 pack.py -h)\n')
+           '# Usage: python3 pack.py IN [--model M.gguf] [--args FILE] [--ui DIR] -o OUT, or IN --list (-h: help)\n')
 _FOOTER = '\nif __name__ == "__main__":\n    with open(__file__, "rb") as _self:\n' \
           '        sys.exit(main(sys.argv[1:], _self.read()))\n'
 

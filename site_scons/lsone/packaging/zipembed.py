@@ -18,6 +18,7 @@ import time
 import zlib
 
 from ..errors import InputError
+from .macho import refresh_page_hashes
 
 GGUF_ALIGN = 65536
 DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the zip format's earliest time
@@ -278,12 +279,17 @@ def record_image_size(out, executable):
     The runtime reads it back to catch a cut-off file even where no header says where the
     image ends (an APE). A fat APE holds one record per architecture. Returns how many were written.
     """
-    image = image_bytes(executable)
+    image = bytearray(image_bytes(executable))
     end = out.tell()
     offsets = image_size_records(image)
     for at in offsets:
+        image[at:at + 8] = struct.pack("<Q", len(image))
         out.seek(at)
-        out.write(struct.pack("<Q", len(image)))
+        out.write(image[at:at + 8])
+    signed = refresh_page_hashes(image)  # a Mach-O's signature covers the record's page
+    if signed:
+        out.seek(signed[0])
+        out.write(image[signed[0]:signed[1]])
     out.seek(end)
     return len(offsets)
 
@@ -347,7 +353,7 @@ def _find_end_record(f, file_size, label):
         record = END_OF_CENTRAL_DIRECTORY.unpack(tail, at)
         if record and at + END_OF_CENTRAL_DIRECTORY.size + record["comment_length"] == tail_len:
             return record, file_size - tail_len + at
-    raise InputError(label, "has no zip at its end", expected="a llama-server-one executable (an ELF or APE "
+    raise InputError(label, "has no zip at its end", expected="a llama-server-one executable (an ELF, Mach-O or APE "
                      "with a zip appended)", found="no end-of-central-directory record in its last 64 KiB",
                      fix="pass the llama-server-one file itself; if it was truncated, download it again; "
                          "if it was signed, repack the unsigned file and sign afterwards")

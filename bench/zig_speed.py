@@ -100,11 +100,12 @@ def main():
     args = parser.parse_args()
     if bool(args.zig) != bool(args.gcc):
         raise SystemExit("--zig and --gcc go together: give both packages, or neither to build them here")
-    work = scratch("zig-speed")
     log(load_average())
+    work = None
     if args.zig:
         built, build_times = {"zig": (args.zig, None), "gcc": (args.gcc, None)}, {}
     else:
+        work = scratch("zig-speed")
         built, build_times = build_packages(args.zig_cpu, args.cache_dir, work)
         log(load_average())
     if not args.builds_only:
@@ -118,7 +119,8 @@ def main():
         if linked:
             sizes += f", executable {os.path.getsize(linked):,} bytes (text + data {text_bytes(linked):,})"
         print(f"{name}: {sizes}")
-    print(f"scratch dir: {work}")
+    if work:
+        print(f"scratch dir: {work}")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, gemma_model, log  # noqa: E402
-from inference import run_server, upstream_server  # noqa: E402
+from common import REPO, gemma_model, interleaved, print_speed_table, run_server, upstream_server  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.compile.cpulevels import MULTI_LEVELS  # noqa: E402
@@ -32,29 +31,11 @@ PINNED = {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}
 
 
 def measure(binary, model, requests, level=None):
-    saved = dict(os.environ)
-    os.environ.update(PINNED)
-    os.environ.pop("LSONE_CPU_LEVEL", None)
-    if level:
-        os.environ["LSONE_CPU_LEVEL"] = level
-    try:
-        timings, _rss = run_server(binary, model, requests)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    for t in timings:
-        assert t["prompt_n"] >= 256 and t["predicted_n"] == 128, t
+    env = {k: v for k, v in os.environ.items() if k != "LSONE_CPU_LEVEL"}
+    env.update(PINNED, **({"LSONE_CPU_LEVEL": level} if level else {}))
+    timings, _rss = run_server(binary, model, requests, env=env)
     return (statistics.median(t["prompt_per_second"] for t in timings),
             statistics.median(t["predicted_per_second"] for t in timings))
-
-
-def spread(values):
-    return f"{statistics.median(values):8.1f} [{min(values):.1f}-{max(values):.1f}]"
-
-
-def ratio_spread(ours, base):
-    ratios = [a / b for a, b in zip(ours, base)]
-    return f"{statistics.median(ratios):6.3f}x [{min(ratios):.3f}-{max(ratios):.3f}]"
 
 
 def speed(args):
@@ -62,29 +43,16 @@ def speed(args):
     entries = {"native": (args.native, None), "multi": (args.multi, None)}
     if args.upstream != "none":
         entries["upstream-cmake"] = (args.upstream or upstream_server(), None)
-    if args.levels:
+    if args.levels:  # a forced level this CPU lacks: the server refuses to start, and is dropped
         entries.update({f"multi:{lv}": (args.multi, lv) for lv in MULTI_LEVELS["x86_64"]})
-    results = {name: {"pp": [], "tg": []} for name in entries}
-    for r in range(args.rounds):
-        order = list(entries) if r % 2 == 0 else list(reversed(entries))
-        for name in order:
-            binary, level = entries[name]
-            try:
-                pp, tg = measure(binary, model, args.requests, level)
-            except SystemExit as e:  # a forced level this CPU lacks: the server refuses to start
-                log(f"round {r + 1} {name}: {e}")
-                entries.pop(name)
-                results.pop(name)
-                continue
-            results[name]["pp"].append(pp)
-            results[name]["tg"].append(tg)
-            log(f"round {r + 1} {name}: pp {pp:.1f} tok/s, tg {tg:.1f} tok/s")
-    base = results["native"]
+
+    def run(name):
+        binary, level = entries[name]
+        return measure(binary, model, args.requests, level)
+
+    results = interleaved(entries, args.rounds, run)
     print(f"\n{args.rounds} rounds, {args.requests} requests each; median [min-max]; ratios per round vs native")
-    print(f"{'binary':22} {'pp tok/s':>22} {'tg tok/s':>22} {'pp / native':>24} {'tg / native':>24}")
-    for name, res in results.items():
-        print(f"{name:22} {spread(res['pp']):>22} {spread(res['tg']):>22} "
-              f"{ratio_spread(res['pp'], base['pp']):>24} {ratio_spread(res['tg'], base['tg']):>24}")
+    print_speed_table(results, ["native"])
 
 
 def cost(args):

@@ -13,39 +13,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (REPO, Server, cmake_build, full_upstream_tree, gemma_model, log, pin_and_store,  # noqa: E402
-                    post_json, scratch)
-
-PARAGRAPH = ("The history of computing is a story of abstraction layered on abstraction. Early machines "
-             "were programmed by rewiring panels; later, stored programs let the same hardware run many "
-             "tasks. Compilers turned human-readable code into instructions, operating systems shared "
-             "one machine among many users, and networks joined machines into systems that span the "
-             "globe. ")
-PROMPT = PARAGRAPH * 6 + "Summarise the passage above in one paragraph:"
-
-
-def upstream_server():
-    """Upstream's Release llama-server built by CMake from the pinned tree (kept between runs)."""
-    pin, store, _ = pin_and_store()
-    home = os.path.join(os.path.dirname(store.root), "bench", "cmake-" + pin.hash[7:23])
-    binary = os.path.join(home, "build", "bin", "llama-server")
-    if not os.path.exists(binary):
-        log(f"building upstream llama-server with CMake in {home}")
-        work = scratch("upstream")
-        tree = full_upstream_tree(work)
-        os.makedirs(home, exist_ok=True)
-        os.rename(tree, os.path.join(home, "src"))
-        cmake_build(os.path.join(home, "src"), os.path.join(home, "build"))
-    return binary
-
-
-def run_server(binary, model, requests):
-    with Server(binary, ["-m", model, "-t", "2", "-tb", "2", "-c", "2048", "-np", "1"]) as server:
-        body = {"prompt": PROMPT, "n_predict": 128, "temperature": 0, "cache_prompt": False,
-                "ignore_eos": True, "seed": 1}
-        post_json(server.url + "/completion", dict(body, n_predict=8))  # warm-up
-        timings = [post_json(server.url + "/completion", body)["timings"] for _ in range(requests)]
-        return timings, server.peak_rss_kib()
+from common import REPO, gemma_model, log, run_server, upstream_server  # noqa: E402
 
 
 def main():
@@ -67,7 +35,6 @@ def main():
         for name in order:
             timings, rss = run_server(binaries[name], model, args.requests)
             for t in timings:
-                assert t["prompt_n"] >= 256 and t["predicted_n"] == 128, t
                 results[name]["pp"].append(t["prompt_per_second"])
                 results[name]["tg"].append(t["predicted_per_second"])
             results[name]["rss"].append(rss)

@@ -20,8 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, Server, free_port, gemma_model, launch_command, log, post_json  # noqa: E402
-from inference import PROMPT  # noqa: E402
+from common import PROMPT, REPO, Server, free_port, gemma_model, launch_command, log, post_json  # noqa: E402
 
 GENERATED = 64
 LINK_BITS_PER_SECOND = 1e9

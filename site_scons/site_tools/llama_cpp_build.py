@@ -19,9 +19,9 @@ from steps import CpuBackend, Server
 
 # Upstream's ggml/src/CMakeLists.txt applies these to every ggml target: _GNU_SOURCE on Linux; on macOS
 # _DARWIN_C_SOURCE, without which _XOPEN_SOURCE hides the BSD and Darwin calls ggml makes (RLIMIT_MEMLOCK...).
-GGML_DIR_DEFINES = {"linux": ["GGML_SCHED_MAX_COPIES=4", "_GNU_SOURCE", "_XOPEN_SOURCE=600"],
-                    "macos": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600", "_DARWIN_C_SOURCE"],
-                    "windows": ["GGML_SCHED_MAX_COPIES=4", "_XOPEN_SOURCE=600"]}
+GGML_DIR_DEFINES = {os_name: ["GGML_SCHED_MAX_COPIES=4", *feature_macros, "_XOPEN_SOURCE=600"]
+                    for os_name, feature_macros in (("linux", ["_GNU_SOURCE"]), ("macos", ["_DARWIN_C_SOURCE"]),
+                                                    ("windows", []))}
 # ggml's PUBLIC usage requirement for everything linking it with the CPU backend built in.
 GGML_USERS = ["GGML_USE_CPU"]
 UNITY_BATCH = 16  # upstream: UNITY_BUILD_BATCH_SIZE 16 for src/models/*.cpp

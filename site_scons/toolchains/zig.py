@@ -35,7 +35,7 @@ SYSTEM_LIBS = {"linux": ["pthread", "m", "dl"], "windows": ["ws2_32", "userenv",
 # link's time.
 LINK_FLAGS = {"linux": ["-static"], "windows": ["-Wl,-Brepro"]}
 OS_DEFINES = {"windows": ["_CRT_SECURE_NO_WARNINGS"]}
-# Why cpu=multi is refused on a platform that is not Linux (levels need a partial link and a localiser).
+# Where cpu=multi is refused, and why (levels need an ELF partial link and the localiser); cpu=auto is portable there.
 MULTI_REFUSED = {"macos": "Mach-O has a partial link (ld64 -r) but no localiser: lsone/compile/elf_localise.py "
                           "reads ELF only, and no host-independent one is proven for Mach-O yet",
                  "windows": "COFF, Windows' object format, has no partial link (ld -r), which is how cpu=multi "
@@ -62,7 +62,7 @@ class Zig(ToolchainModule):
 
     def cpu_for_auto(self, values):
         """multi where levels can be kept apart (Linux targets), else portable."""
-        return "multi" if TARGETS[target_of(values)]["os"] == "linux" else "portable"
+        return "portable" if TARGETS[target_of(values)]["os"] in MULTI_REFUSED else "multi"
 
     def at_hand(self, values, lock, store):
         return False  # toolchain=auto keeps host until zig's builds reach its speed (see README)
@@ -73,10 +73,9 @@ class Zig(ToolchainModule):
         if values["cpu"] == "native" and target != default_target():
             raise InputError("cpu=native", f"refused for target={target}: the executable runs on another "
                              "platform, not on this CPU", fix="cpu=portable or cpu=performant")
-        if values["cpu"] == "multi" and TARGETS[target]["os"] != "linux":
-            raise InputError("cpu=multi", f"refused for target={target}: " + MULTI_REFUSED.get(
-                TARGETS[target]["os"], "its levels are kept apart by an ELF partial link, which only Linux targets "
-                "have"), fix="cpu=portable or cpu=performant")
+        if values["cpu"] == "multi" and TARGETS[target]["os"] in MULTI_REFUSED:
+            raise InputError("cpu=multi", f"refused for target={target}: " + MULTI_REFUSED[TARGETS[target]["os"]],
+                             fix="cpu=portable or cpu=performant")
 
     def pins(self, values, lock):
         return {"zig": host_pin(lock)}

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from integration.conftest import RunningServer, copy_checkout, run_scons
+from integration.conftest import RunningServer, copy_checkout, pinned_tiny_model, run_scons
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.inputs.pins import load_lock  # noqa: E402
@@ -70,14 +70,8 @@ def test_zig_caches_are_beside_the_store_never_in_home(zig_build):
     assert os.listdir(global_cache_dir(Store(os.environ.get("LSONE_STORE") or default_store_root()), pin))  # musl and libc++, built once
 
 
-def tiny_model_for(build, tmp_path):
-    sys.path.insert(0, os.path.join(REPO, "tests"))
-    from tiny_model import write_tiny_model
-    return write_tiny_model(os.path.join(build["checkout"], "build", "llama.cpp", "gguf-py"), str(tmp_path / "tiny.gguf"))
-
-
 def test_it_serves_a_completion(zig_build, tmp_path):
-    model = tiny_model_for(zig_build, tmp_path)
+    model = pinned_tiny_model(str(tmp_path / "tiny.gguf"))
     server = RunningServer(zig_build["package"], ["-m", model, "-c", "256", "-t", "2"], tmp_path / "server.log")
     try:
         server.wait_healthy(timeout=600)

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import REPO
 from integration.test_cpu_levels import best_level, check_levels_are_isolated, qemu, scores, serve_one_completion
-from integration.test_zig import PT_DYNAMIC, PT_INTERP, program_headers, tiny_model_for
+from integration.test_zig import PT_DYNAMIC, PT_INTERP, program_headers
+from integration.conftest import pinned_tiny_model
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.compile.cpulevels import MULTI_LEVELS  # noqa: E402
@@ -59,12 +60,12 @@ def test_each_emulated_cpu_gets_its_level(zig_aarch64_build, model):
 def test_the_oldest_cpu_lacks_dotprod_and_serves_a_completion_at_the_baseline(zig_aarch64_build, tmp_path):
     package = zig_aarch64_build["package"]
     assert scores(package, wrapper=aarch64("cortex-a53"))["armv8_2_2"] == 0  # the emulated CPU really lacks dotprod
-    report = serve_one_completion(package, tiny_model_for(zig_aarch64_build, tmp_path), tmp_path / "a53.log",
+    report = serve_one_completion(package, pinned_tiny_model(str(tmp_path / "tiny.gguf")), tmp_path / "a53.log",
                                   wrapper=aarch64("cortex-a53"))
     assert report["level"] == LEVELS[0] and "highest-scoring" in report["reason"]
 
 
 def test_a_dotprod_cpu_serves_a_completion_at_its_level(zig_aarch64_build, tmp_path):
-    report = serve_one_completion(zig_aarch64_build["package"], tiny_model_for(zig_aarch64_build, tmp_path),
+    report = serve_one_completion(zig_aarch64_build["package"], pinned_tiny_model(str(tmp_path / "tiny.gguf")),
                                   tmp_path / "a76.log", wrapper=aarch64("cortex-a76"))
     assert report["level"] == "armv8_2_2"

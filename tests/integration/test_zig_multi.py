@@ -17,7 +17,8 @@ from conftest import REPO
 from elf_readback import check_symbol_order, groups, relocations, run, symbols
 from integration.test_cpu_levels import (LEVELS, best_level, check_levels_are_isolated, qemu, scores,
                                          serve_one_completion)
-from integration.test_zig import program_headers, tiny_model_for, PT_DYNAMIC, PT_INTERP
+from integration.test_zig import program_headers, PT_DYNAMIC, PT_INTERP
+from integration.conftest import pinned_tiny_model
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.compile.elf_localise import localise_file  # noqa: E402
@@ -54,7 +55,7 @@ def test_the_manifest_names_the_localiser_by_its_hash_and_no_machine_path(zig_bu
 def test_the_best_level_serves_a_completion_and_props_names_it(zig_build, package, tmp_path):
     on_this_cpu = scores(package)
     assert list(on_this_cpu) == LEVELS and on_this_cpu["x64"] > 0
-    report = serve_one_completion(package, tiny_model_for(zig_build, tmp_path), tmp_path / "server.log")
+    report = serve_one_completion(package, pinned_tiny_model(str(tmp_path / "tiny.gguf")), tmp_path / "server.log")
     assert report["level"] == best_level(on_this_cpu) and "highest-scoring" in report["reason"]
 
 
@@ -66,7 +67,7 @@ def test_emulated_cpus_get_their_levels(package, model, level):
 
 def test_a_cpu_without_sse42_gets_the_baseline_and_serves_a_completion(zig_build, package, tmp_path):
     assert scores(package, wrapper=qemu("Conroe"))["sse42"] == 0  # the emulated CPU really lacks SSE4.2
-    report = serve_one_completion(package, tiny_model_for(zig_build, tmp_path), tmp_path / "conroe.log",
+    report = serve_one_completion(package, pinned_tiny_model(str(tmp_path / "tiny.gguf")), tmp_path / "conroe.log",
                                   wrapper=qemu("Conroe"))
     assert report["level"] == LEVELS[0] == "x64"
 

@@ -228,8 +228,18 @@ def zig_package(tmp_path_factory, *args):
 @pytest.fixture(scope="session")
 def zig_build(tmp_path_factory):
     """The default toolchain=zig package for this host (target= empty, so cpu=multi on Linux), once per
-    session: the README's hash, the release's Linux package and the CPU-level tests all use it."""
-    return zig_package(tmp_path_factory)
+    session, built as if on another machine (hermetic.py): clean, as another user, with no host compiler
+    reachable. test_zig_reproducible.py compares it with the README's hash; the release's Linux package
+    and the CPU-level tests use it too."""
+    from integration.hermetic import hermetic_build, share_cache
+    from integration.test_reproducible import clone_to
+
+    root = tmp_path_factory.mktemp("zig-hermetic")
+    checkout = clone_to(str(root / "another-user" / "a-much-longer-checkout-path" / "b"))
+    build = hermetic_build(checkout, str(root / "elsewhere"))
+    share_cache(build["cache"], os.environ["LSONE_CACHE_DIR"])
+    store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # for builds after it
+    return dict(build, checkout=checkout, store_args=store)
 
 
 @pytest.fixture(scope="session")

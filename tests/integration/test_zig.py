@@ -1,6 +1,7 @@
 """toolchain=zig: a static musl llama-server-one from the pinned zig, which serves a completion.
 
-One build per session (the zig_build fixture), its objects shared through the CacheDir.
+One build per session (the zig_build fixture, built as if on another machine: hermetic.py), its objects
+shared through the CacheDir.
 """
 
 import json
@@ -17,7 +18,7 @@ from integration.conftest import RunningServer, copy_checkout, pinned_tiny_model
 
 sys.path.insert(0, os.path.join(REPO, "site_scons"))
 from lsone.inputs.pins import load_lock  # noqa: E402
-from lsone.inputs.store import Store, default_store_root  # noqa: E402
+from lsone.inputs.store import Store  # noqa: E402
 from lsone.inputs.treehash import file_sha256  # noqa: E402
 from lsone.inputs.zig import TARGETS, default_target, global_cache_dir, pin_name  # noqa: E402
 from lsone.packaging.compare import zip_start  # noqa: E402
@@ -57,8 +58,7 @@ def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
     assert (tool["target"], tool["cpu"]) == (default_target(), "multi")
     with open(zig_build["package"], "rb") as f:
         data = f.read()
-    store = Store(os.environ.get("LSONE_STORE") or default_store_root())
-    for path in (zig_build["checkout"], zig_build["home"], store.root):
+    for path in (zig_build["checkout"], zig_build["home"], zig_build["store"], REPO):
         assert path.encode() not in data  # anywhere, manifest included
     code = data[:zip_start(zig_build["package"])]  # the UI's JS may say anything
     assert os.path.expanduser("~").encode() + b"/" not in code and b"zig-cache" not in code
@@ -67,7 +67,7 @@ def test_the_manifest_names_the_wheel_and_no_machine_path(zig_build):
 def test_zig_caches_are_beside_the_store_never_in_home(zig_build):
     assert not os.path.exists(os.path.join(zig_build["home"], ".cache", "zig"))
     pin = load_lock(os.path.join(REPO, "toolchains.lock"), "toolchains")[pin_name()]
-    assert os.listdir(global_cache_dir(Store(os.environ.get("LSONE_STORE") or default_store_root()), pin))  # musl and libc++, built once
+    assert os.listdir(global_cache_dir(Store(zig_build["store"]), pin))  # musl and libc++, built once
 
 
 def test_it_serves_a_completion(zig_build, tmp_path):

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import SCons.Errors
 from SCons.Script import Action, Builder
@@ -42,6 +43,13 @@ SANITIZER_OPTIONS = {
     "ASAN_OPTIONS": "abort_on_error=1:detect_leaks=1:symbolize=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:abort_on_error=1",
 }
+
+
+def say(text):
+    """One line per write: the targets run as parallel actions (-j), and print()'s separate newline
+    let two summaries share a line."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def find_clang(env):
@@ -85,11 +93,11 @@ def _failure(name, log_path, what):
         lines = f.read().splitlines()
     report = [x for x in lines if "ERROR:" in x or "runtime error:" in x or "broken promise" in x
               or re.match(r"\s+#\d+ ", x) or "Test unit written to" in x or x.startswith("Running:")]
-    print(f"fuzz {name}: {what}; the full log is {log_path}\n" + "\n".join(report[:40]))
+    say(f"fuzz {name}: {what}; the full log is {log_path}\n" + "\n".join(report[:40]))
     for path in sorted(set(re.findall(r"Test unit written to (\S+)", "\n".join(report)))):
         if os.path.getsize(path) <= 16384:  # the input itself, so a CI log alone is enough to reproduce it
             with open(path, "rb") as f:
-                print(f"fuzz {name}: the input, base64: {base64.b64encode(f.read()).decode()}")
+                say(f"fuzz {name}: the input, base64: {base64.b64encode(f.read()).decode()}")
     return 1
 
 
@@ -109,7 +117,7 @@ def _fuzz_action(target, source, env):
     runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
     summary = {"target": name, "seconds": env["FUZZ_SECONDS"], "executions": int(runs.group(1)) if runs else None,
                "corpus_before": before, "corpus_after": len(os.listdir(work)), "exit": code}
-    print(f"fuzz {name}: {json.dumps(summary)}")
+    say(f"fuzz {name}: {json.dumps(summary)}")
     if code != 0:
         return _failure(name, log_path, "found a failing input (kept in build/fuzz/crashes/); reproduce with "
                                         f"{program} FILE; once fixed, add it to tests/fuzz/crashes/{name}/")
@@ -121,7 +129,7 @@ def _regress_action(target, source, env):
     name, program, log_path = env["FUZZ_NAME"], source[0].abspath, target[0].abspath
     inputs = [s.abspath for s in source[1:]]
     code = _run(env, [source[0].abspath, "-runs=1", *inputs], log_path)
-    print(f"fuzz-regress {name}: {len(inputs)} input(s), exit {code}")
+    say(f"fuzz-regress {name}: {len(inputs)} input(s), exit {code}")
     if code != 0:
         return _failure(name, log_path, f"an input fails again; reproduce with {program} FILE")
     return 0

@@ -211,6 +211,11 @@ def tiny_server(server_binary, tiny_model, tmp_path_factory):
         server.stop()
 
 
+def real_store_args():
+    """store= naming the real store (LSONE_STORE's, else the default), for builds whose HOME is not ours."""
+    return [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]
+
+
 def zig_package(tmp_path_factory, *args):
     """A toolchain=zig package built in its own checkout, so build/llama-server-one stays the host
     build. HOME is a fresh directory: zig must not write to ~/.cache/zig."""
@@ -218,7 +223,7 @@ def zig_package(tmp_path_factory, *args):
     checkout = copy_checkout(root / "checkout")
     home = root / "home"
     home.mkdir()
-    store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # the real one, not HOME's
+    store = real_store_args()
     run_scons("toolchain=zig", *store, *args, cwd=checkout, env=dict(os.environ, HOME=str(home)))
     target = next((a.split("=", 1)[1] for a in args if a.startswith("target=")), default_target())
     return {"checkout": checkout, "home": str(home), "package": os.path.join(checkout, "build", package_file(target)),
@@ -238,7 +243,7 @@ def zig_build(tmp_path_factory):
     checkout = clone_to(str(root / "another-user" / "a-much-longer-checkout-path" / "b"))
     build = hermetic_build(checkout, str(root / "elsewhere"))
     share_cache(build["cache"], os.environ["LSONE_CACHE_DIR"])
-    store = [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]  # for builds after it
+    store = real_store_args()  # for builds after it
     return dict(build, checkout=checkout, store_args=store)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -214,6 +215,14 @@ def tiny_server(server_binary, tiny_model, tmp_path_factory):
 def real_store_args():
     """store= naming the real store (LSONE_STORE's, else the default), for builds whose HOME is not ours."""
     return [] if os.environ.get("LSONE_STORE") else [f"store={default_store_root()}"]
+
+
+def readme_sha256(name):
+    """The sha256 README.md publishes for the release artifact name."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        found = re.findall(rf"^\s*([0-9a-f]{{64}})  {re.escape(name)}$", f.read(), re.M)
+    assert len(found) == 1, f"README.md should publish one sha256 for {name}, found {len(found)}"
+    return found[0]
 
 
 def zig_package(tmp_path_factory, *args):

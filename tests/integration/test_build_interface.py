@@ -4,7 +4,6 @@ import os
 import shutil
 import stat
 
-from conftest import REPO
 from integration.conftest import run_scons
 
 

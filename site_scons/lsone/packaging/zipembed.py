@@ -12,7 +12,6 @@ permissions, so the same inputs give the same bytes.
 import calendar
 import collections
 import os
-import shutil
 import struct
 import time
 import zlib

@@ -12,6 +12,7 @@ permissions, so the same inputs give the same bytes.
 import calendar
 import collections
 import os
+import shutil
 import struct
 import time
 import zlib

@@ -14,6 +14,7 @@ retrieves them instead of compiling them again.
 It needs unshare(1) with user and mount namespaces, and the package index and npm registry.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import sys
 import pytest
 
 COMPILERS = ("gcc", "g++", "cc", "c++", "clang", "clang++", "cpp")
-COMPILER_DIRS = ("/usr/lib/gcc", "/usr/libexec/gcc", "/usr/lib/llvm-14", "/usr/lib/llvm-15", "/usr/lib/llvm-16")
+COMPILER_DIRS = ("/usr/lib/gcc", "/usr/libexec/gcc", *sorted(glob.glob("/usr/lib/llvm-*")))  # every clang installed
 
 # Runs as root of a new user+mount namespace: hide the compilers, prove it, then drop to uid 65534.
 HIDE_AND_BUILD = r"""
@@ -59,7 +60,8 @@ def hermetic_build(checkout, root):
     with open(log, "w") as out:
         result = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c", HIDE_AND_BUILD, "sh", *scons],
                                 cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=7200)
-    text = open(log, errors="replace").read()
+    with open(log, errors="replace") as f:
+        text = f.read()
     assert result.returncode == 0, f"the hermetic build failed (see {log}):\n{text[-4000:]}"
     for name in COMPILERS:
         assert f"hermetic: {name} cannot run here" in text, log
